@@ -1,0 +1,3 @@
+from universality.cli import main
+
+main()

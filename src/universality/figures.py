@@ -1,0 +1,79 @@
+"""Figures at final ICLR size: STIX (Times-like) fonts, TrueType embedding, fixed metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from universality.io import atomic_path  # noqa: E402
+
+TEXT_WIDTH_IN = 5.5
+# Okabe-Ito: distinguishable with colour-vision deficiencies and in greyscale print.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+STYLE = {
+    "font.family": "STIXGeneral",
+    "mathtext.fontset": "stix",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "pdf.fonttype": 42,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+}
+
+
+def _save(figure: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": None})
+    plt.close(figure)
+
+
+def one_to_one_nulls(records: list[dict[str, Any]], null_scores: pd.DataFrame, path: Path) -> None:
+    """Observed 1-1 SVCCA and RSA per layer pair against their row-shuffle null distributions."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.1), layout="constrained")
+        scored = [r for r in records if r["status"] == "ok"]
+        labels = [f"{r['layer_a']}/{r['layer_b']}" for r in scored]
+        for axis, metric, title in zip(axes, ("svcca", "rsa"), ("SVCCA", "RSA")):
+            nulls = [
+                null_scores.loc[
+                    (null_scores["layer_a"] == r["layer_a"]) & (null_scores["layer_b"] == r["layer_b"]), metric
+                ].to_numpy()
+                for r in scored
+            ]
+            positions = np.arange(len(scored))
+            if scored:
+                axis.violinplot(nulls, positions=positions, showextrema=False, widths=0.7)
+                axis.scatter(positions, [r[metric]["observed"] for r in scored], color=PALETTE[3], marker="D", s=14, zorder=3)
+            axis.set_xticks(positions, labels)
+            axis.set_xlabel("layer pair (A / B)")
+            axis.set_ylabel(title)
+            axis.set_title(f"{title}: 1-1 pairs vs. row-shuffle null")
+            axis.set_ylim(min(-0.05, axis.get_ylim()[0]), 1.02)
+        _save(figure, path)
+
+
+def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> None:
+    """How many B features share each pair's A partner: the distribution of multiplicity m."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(TEXT_WIDTH_IN, 2.0), layout="constrained")
+        largest = max(int(frame["multiplicity"].max()) for frame in pairs_by_layer_pair.values())
+        bins = np.unique(np.round(np.logspace(0, np.log10(largest + 1), 30)).astype(int))
+        for key, frame in pairs_by_layer_pair.items():
+            axis.hist(frame["multiplicity"], bins=bins, histtype="step", linewidth=1.2, label=key.replace("_", " / "))
+        axis.set_xscale("log")
+        axis.set_xlabel("multiplicity $m$ of the pair's A partner")
+        axis.set_ylabel("B features")
+        axis.legend(title="layers", frameon=False, ncols=min(4, len(pairs_by_layer_pair)))
+        _save(figure, path)

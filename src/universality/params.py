@@ -1,0 +1,217 @@
+"""params.yaml: typed schema, validated on load.
+
+Every knob of the pipeline lives in params.yaml. Loading checks it against the dataclasses
+below and stops with a message naming the offending key, what was expected, and the
+nearest valid name for a typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+EXPERIMENTS = ("synthetic",)
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match the schema; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class SyntheticModel:
+    """One planted 'model': a feature dictionary in d_model dimensions and its SAE's shape."""
+
+    d_model: int
+    d_sae: int
+    k: int
+
+
+@dataclass(frozen=True)
+class SAETraining:
+    training_samples: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """Planted ground truth: shared and private features, geometries related by a linear map.
+
+    geometry_noise mixes B's shared feature directions between the linear image of A's
+    (0.0) and fresh random directions (1.0: the geometries are unrelated).
+    """
+
+    n_tokens: int
+    n_shared: int
+    n_private: int
+    firing_max_prob: float
+    firing_min_prob: float
+    firing_exponent: float
+    magnitude_std: float
+    geometry_noise: float
+    models: dict[str, SyntheticModel]
+    sae_training: SAETraining
+
+
+@dataclass(frozen=True)
+class Pairing:
+    chunk_size: int
+
+
+@dataclass(frozen=True)
+class Subsets:
+    """Which pairs are compared: correlation filter and multiplicity buckets."""
+
+    min_correlation: float
+    cumulative: list[int]
+    ranges: list[tuple[int, int | None]]
+
+
+@dataclass(frozen=True)
+class Similarity:
+    svcca_variance: float
+
+
+@dataclass(frozen=True)
+class Nulls:
+    permutations: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Params:
+    experiment: Literal["synthetic"]
+    seed: int
+    synthetic: Synthetic
+    pairing: Pairing
+    subsets: Subsets
+    similarity: Similarity
+    nulls: Nulls
+
+    def models(self) -> dict[str, SyntheticModel]:
+        """The two models of the chosen experiment, keyed by name (first is A, second B)."""
+        return self.synthetic.models
+
+    def layers(self, model: str) -> list[int]:
+        """Residual-stream layers that carry an SAE for `model` (synthetic: one, layer 0)."""
+        if model not in self.models():
+            raise ParamsError(f"unknown model {model!r}; params.yaml defines {sorted(self.models())}")
+        return [0]
+
+    def model_names(self) -> tuple[str, str]:
+        a, b = list(self.models())
+        return a, b
+
+    def layer_pairs(self) -> list[tuple[int, int]]:
+        a, b = self.model_names()
+        return [(la, lb) for la in self.layers(a) for lb in self.layers(b)]
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(f"params.yaml: {key} = {value!r} is not allowed; expected {_describe(tp)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"params.yaml: {key} must be a list, got {type(value).__name__} {value!r}")
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list) or len(value) != len(args):
+            raise ParamsError(f"params.yaml: {key} must be a list of {len(args)} items, got {value!r}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict) or not value:
+            raise ParamsError(f"params.yaml: {key} must be a non-empty mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ParamsError(
+            f"params.yaml: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix or "the top level"
+    if not isinstance(data, dict):
+        raise ParamsError(f"params.yaml: {where} must be {_describe(cls)}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            full = f"{prefix}.{key}" if prefix else str(key)
+            raise ParamsError(f"params.yaml: unknown key {full!r}{hint} Allowed keys here: {', '.join(names)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        full = ", ".join(f"{prefix}.{n}" if prefix else n for n in missing)
+        raise ParamsError(f"params.yaml: missing key(s) {full}")
+    return cls(**{n: _convert(data[n], hints[n], f"{prefix}.{n}" if prefix else n) for n in names})
+
+
+def _check_values(params: Params) -> None:
+    syn = params.synthetic
+    if len(syn.models) != 2:
+        raise ParamsError(f"params.yaml: synthetic.models must name exactly two models, got {sorted(syn.models)}")
+    if not 0.0 <= syn.geometry_noise <= 1.0:
+        raise ParamsError(f"params.yaml: synthetic.geometry_noise must lie in [0, 1], got {syn.geometry_noise}")
+    if not 0.0 < syn.firing_min_prob < syn.firing_max_prob <= 1.0:
+        raise ParamsError("params.yaml: need 0 < synthetic.firing_min_prob < synthetic.firing_max_prob <= 1")
+    for name, model in syn.models.items():
+        if not 0 < model.k <= model.d_sae:
+            raise ParamsError(f"params.yaml: synthetic.models.{name}.k must be in 1..d_sae ({model.d_sae})")
+    if not 0.0 < params.similarity.svcca_variance <= 1.0:
+        raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
+    if params.nulls.permutations < 1:
+        raise ParamsError("params.yaml: nulls.permutations must be at least 1")
+    for i, (lo, hi) in enumerate(params.subsets.ranges):
+        if lo < 1 or (hi is not None and hi < lo):
+            raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")
+
+
+def parse_params(data: Any) -> Params:
+    """Validate a params mapping (as read from YAML) and return typed Params."""
+    if isinstance(data, dict) and "experiment" in data and data["experiment"] not in EXPERIMENTS:
+        raise ParamsError(
+            f"params.yaml: experiment = {data['experiment']!r} is unknown; allowed: {', '.join(EXPERIMENTS)}"
+        )
+    params = _build(Params, data, "")
+    _check_values(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from err
+    return parse_params(data)

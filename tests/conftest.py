@@ -1,0 +1,19 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from universality.params import parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params_dict() -> dict:
+    """The repository's params.yaml as a plain mapping (a fresh copy per test)."""
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.fixture
+def params(params_dict):
+    return parse_params(params_dict)

@@ -1,0 +1,79 @@
+"""End to end: `dvc repro` on tiny params in a temporary copy builds a PDF holding the numbers."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "synthetic": {
+        "n_tokens": 3000,
+        "n_shared": 24,
+        "n_private": 8,
+        "models": {"a": {"d_model": 16, "d_sae": 48, "k": 4}, "b": {"d_model": 24, "d_sae": 64, "k": 4}},
+        "sae_training": {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003},
+    },
+    "nulls": {"permutations": 50},
+}
+
+
+def copy_project(destination: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def shrink_params(path: Path) -> None:
+    params = yaml.safe_load(path.read_text())
+    for section, values in TINY.items():
+        params[section] |= values
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def macro_values(numbers_tex: str) -> dict[str, str]:
+    return {key: value.replace("\\%", "%") for key, value in re.findall(r"\\uvdefine\{([^}]*)\}\{([^}]*)\}", numbers_tex)}
+
+
+@pytest.mark.slow
+def test_dvc_repro_builds_the_paper_from_pipeline_numbers(tmp_path):
+    project = tmp_path / "project"
+    copy_project(project)
+    shrink_params(project / "params.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    for stale in ("paper/generated", "figures"):
+        shutil.rmtree(project / stale, ignore_errors=True)
+
+    dvc("repro", cwd=project)
+
+    pdf = project / "paper" / "main.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = text.replace("-\n", "")
+    numbers = macro_values((project / "paper/generated/numbers.tex").read_text())
+    assert len(numbers) >= 20
+    missing = {key: value for key, value in numbers.items() if value not in text}
+    assert not missing, f"numbers absent from the PDF: {missing}"
+    assert numbers["permutations"] == "50" and numbers["n-tokens"] == "3000"
+
+    metrics = yaml.safe_load((project / "results/main_one_to_one/metrics.json").read_text())
+    assert f"{max(m['svcca'] for m in metrics.values()):.3f}" == numbers["svcca-max"]
+
+    assert "Data and pipelines are up to date" in dvc("repro", cwd=project)

@@ -1,0 +1,28 @@
+from universality.report import bucket_table, fmt, fmt_p, one_to_one_table
+
+
+def record(**overrides):
+    base = {
+        "layer_a": 1, "layer_b": 2, "subset": "one_to_one", "label": "$m = 1$", "kind": "range", "n": 40,
+        "distinct_a": 40, "status": "ok",
+        "svcca": {"observed": 0.97123, "null_mean": 0.9, "null_sd": 0.007, "p": 0.000999, "k_x": 34, "k_y": 32},
+        "rsa": {"observed": 0.6, "null_mean": -0.0002, "null_sd": 0.036, "p": 0.5},
+    }
+    return base | overrides
+
+
+def test_number_formatting_never_shows_negative_zero():
+    assert fmt(-0.0002) == "0.000" and fmt(-0.0006) == "-0.001" and fmt(0.97123) == "0.971"
+    assert fmt_p(0.5) == "0.500" and fmt_p(0.000999) == "1.0e-03"
+
+
+def test_one_to_one_table_rows_hold_the_formatted_results():
+    table = one_to_one_table([record()])
+    assert "1 / 2 & 40 & 0.971 & 34/32 & 0.900 $\\pm$ 0.007 & 1.0e-03 & 0.600 & 0.000 $\\pm$ 0.036 & 0.500 \\\\" in table
+    assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1
+
+
+def test_a_bucket_with_too_few_pairs_shows_no_score():
+    table = bucket_table([record(n=2, distinct_a=1, status="too few pairs")])
+    assert "1 / 2 & $m = 1$ & 2 & 1 & \\multicolumn{7}{c}{too few pairs} \\\\" in table
+    assert "0.971" not in table
