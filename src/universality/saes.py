@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,10 +12,10 @@ import torch
 from sae_lens import SAE, TopKTrainingSAE, TopKTrainingSAEConfig
 from sae_lens.synthetic import train_toy_sae
 
+from universality.io import dumps_json
 from universality.params import SAETraining, Synthetic, SyntheticModel
 from universality.synthetic import PlantedModel, activation_generator
 
-log = logging.getLogger(__name__)
 
 
 def train_planted_sae(
@@ -48,6 +48,8 @@ def save_sae(sae: TopKTrainingSAE, directory: str | Path) -> None:
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
         sae.save_inference_model(staging)
+        config = staging / "cfg.json"  # SAELens writes its keys in varying order: sort them
+        config.write_text(dumps_json(json.loads(config.read_text())))
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)

@@ -231,8 +231,8 @@ def _planted_feature_labels(params: Params, cache_a: ActivationCache, cache_b: A
 
 def _write_scored(directory: Path, records: list[dict], nulls: list[pd.DataFrame]) -> None:
     io.write_json(directory / "results.json", records)
-    if nulls:
-        io.write_parquet(directory / "null_scores.parquet", pd.concat(nulls, ignore_index=True))
+    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "svcca": [], "rsa": []})
+    io.write_parquet(directory / "null_scores.parquet", pd.concat(nulls, ignore_index=True) if nulls else empty)
 
 
 def main_one_to_one(params: Params) -> None:
