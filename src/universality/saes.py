@@ -17,7 +17,6 @@ from universality.params import SAETraining, Synthetic, SyntheticModel
 from universality.synthetic import PlantedModel, activation_generator
 
 
-
 def train_planted_sae(
     model: PlantedModel,
     spec: SyntheticModel,
