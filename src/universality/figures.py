@@ -69,10 +69,14 @@ def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> No
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(TEXT_WIDTH_IN, 2.0), layout="constrained")
         largest = max(int(frame["multiplicity"].max()) for frame in pairs_by_layer_pair.values())
-        bins = np.unique(np.round(np.logspace(0, np.log10(largest + 1), 30)).astype(int))
+        if largest <= 30:  # few values: one bar per multiplicity on a linear axis
+            bins = np.arange(0.5, largest + 1.5)
+            axis.set_xticks(range(1, largest + 1))
+        else:
+            bins = np.unique(np.round(np.logspace(0, np.log10(largest + 1), 30)).astype(int))
+            axis.set_xscale("log")
         for key, frame in pairs_by_layer_pair.items():
             axis.hist(frame["multiplicity"], bins=bins, histtype="step", linewidth=1.2, label=key.replace("_", " / "))
-        axis.set_xscale("log")
         axis.set_xlabel("multiplicity $m$ of the pair's A partner")
         axis.set_ylabel("B features")
         axis.legend(title="layers", frameon=False, ncols=min(4, len(pairs_by_layer_pair)))
