@@ -44,3 +44,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {err}")
     if args.stage in STAGES:
         STAGES[args.stage](params)
+    else:
+        print(f"{args.params} is valid: experiment {params.experiment!r}, layer pairs {params.layer_pairs()}")
