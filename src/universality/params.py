@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
-EXPERIMENTS = ("synthetic",)
+EXPERIMENTS = ("toy", "synthetic", "pythia", "gemma")
+HUB_EXPERIMENTS = ("pythia", "gemma")
 
 
 class ParamsError(ValueError):
@@ -61,6 +62,103 @@ class Synthetic:
 
 
 @dataclass(frozen=True)
+class Corpus:
+    """The toy token source: WordNet glosses, a BPE tokenizer trained on them, fixed windows."""
+
+    wordnet_dir: str
+    vocab_size: int
+    context_length: int
+    analysis_windows: int
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    """A small TransformerLens transformer trained here; every layer carries an SAE."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_mlp: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class LMTraining:
+    """TransformerLens training loop settings; `max_steps` caps each epoch (null: whole epoch)."""
+
+    epochs: int
+    max_steps: int | None
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class ToySAE:
+    d_sae: int
+    k: int
+
+
+@dataclass(frozen=True)
+class LMSAETraining:
+    """SAELens training-runner settings shared by every toy SAE."""
+
+    training_tokens: int
+    batch_size: int
+    lr: float
+    store_batch_windows: int
+    buffer_batches: int
+
+
+@dataclass(frozen=True)
+class Toy:
+    corpus: Corpus
+    models: dict[str, ToyModel]
+    lm_training: LMTraining
+    saes: dict[str, ToySAE]
+    sae_training: LMSAETraining
+
+
+@dataclass(frozen=True)
+class HubTokens:
+    """The first `documents` documents of a Hugging Face dataset, one window each."""
+
+    dataset: str
+    split: str
+    documents: int
+    context_length: int
+
+
+@dataclass(frozen=True)
+class HubModel:
+    """A pretrained model and its pretrained SAEs (`sae_id` may contain `{layer}`)."""
+
+    model_name: str
+    layers: list[int]
+    sae_loader: Literal["saelens", "sparsify"]
+    sae_release: str
+    sae_id: str
+
+
+@dataclass(frozen=True)
+class Hub:
+    tokens: HubTokens
+    models: dict[str, HubModel]
+
+
+@dataclass(frozen=True)
+class Extract:
+    """How activations are read: the hook, batch sizes, checkpoint size, hook check."""
+
+    hook: str
+    batch_windows: int
+    chunk_windows: int
+    hook_check_windows: int
+    device: Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
 class Pairing:
     chunk_size: int
 
@@ -87,22 +185,31 @@ class Nulls:
 
 @dataclass(frozen=True)
 class Params:
-    experiment: Literal["synthetic"]
+    experiment: Literal["toy", "synthetic", "pythia", "gemma"]
     seed: int
+    toy: Toy
     synthetic: Synthetic
+    pythia: Hub
+    gemma: Hub
+    extract: Extract
     pairing: Pairing
     subsets: Subsets
     similarity: Similarity
     nulls: Nulls
 
-    def models(self) -> dict[str, SyntheticModel]:
+    def models(self) -> dict[str, Any]:
         """The two models of the chosen experiment, keyed by name (first is A, second B)."""
-        return self.synthetic.models
+        return getattr(self, self.experiment).models
 
     def layers(self, model: str) -> list[int]:
-        """Residual-stream layers that carry an SAE for `model` (synthetic: one, layer 0)."""
-        if model not in self.models():
-            raise ParamsError(f"unknown model {model!r}; params.yaml defines {sorted(self.models())}")
+        """Residual-stream layers that carry an SAE for `model`."""
+        spec = self.models().get(model)
+        if spec is None:
+            raise ParamsError(f"unknown model {model!r}; params.yaml {self.experiment}.models defines {sorted(self.models())}")
+        if isinstance(spec, ToyModel):
+            return list(range(spec.n_layers))
+        if isinstance(spec, HubModel):
+            return list(spec.layers)
         return [0]
 
     def model_names(self) -> tuple[str, str]:
@@ -112,6 +219,9 @@ class Params:
     def layer_pairs(self) -> list[tuple[int, int]]:
         a, b = self.model_names()
         return [(la, lb) for la in self.layers(a) for lb in self.layers(b)]
+
+    def hook_name(self, layer: int) -> str:
+        return self.extract.hook.format(layer=layer)
 
 
 def _describe(tp: Any) -> str:
@@ -177,8 +287,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def _check_values(params: Params) -> None:
     syn = params.synthetic
-    if len(syn.models) != 2:
-        raise ParamsError(f"params.yaml: synthetic.models must name exactly two models, got {sorted(syn.models)}")
+    for section in ("toy", "synthetic", "pythia", "gemma"):
+        models = getattr(params, section).models
+        if len(models) != 2:
+            raise ParamsError(f"params.yaml: {section}.models must name exactly two models (A, B), got {sorted(models)}")
     if not 0.0 <= syn.geometry_noise <= 1.0:
         raise ParamsError(f"params.yaml: synthetic.geometry_noise must lie in [0, 1], got {syn.geometry_noise}")
     if not 0.0 < syn.firing_min_prob < syn.firing_max_prob <= 1.0:
@@ -186,6 +298,18 @@ def _check_values(params: Params) -> None:
     for name, model in syn.models.items():
         if not 0 < model.k <= model.d_sae:
             raise ParamsError(f"params.yaml: synthetic.models.{name}.k must be in 1..d_sae ({model.d_sae})")
+    toy = params.toy
+    if sorted(toy.saes) != sorted(toy.models):
+        raise ParamsError(f"params.yaml: toy.saes must have one entry per model in toy.models ({sorted(toy.models)}), got {sorted(toy.saes)}")
+    for name, model in toy.models.items():
+        if model.d_model % model.n_heads:
+            raise ParamsError(f"params.yaml: toy.models.{name}.d_model ({model.d_model}) must be a multiple of n_heads ({model.n_heads})")
+        if not 0 < toy.saes[name].k <= toy.saes[name].d_sae:
+            raise ParamsError(f"params.yaml: toy.saes.{name}.k must be in 1..d_sae ({toy.saes[name].d_sae})")
+    if toy.corpus.context_length < 2:
+        raise ParamsError("params.yaml: toy.corpus.context_length must be at least 2 (BOS and one token)")
+    if "{layer}" not in params.extract.hook:
+        raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
     if not 0.0 < params.similarity.svcca_variance <= 1.0:
         raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
     if params.nulls.permutations < 1:

@@ -101,6 +101,7 @@ def number_macros(
     bucket_records: list[dict[str, Any]],
     pair_summary: dict[str, Any],
     quality: dict[str, Any],
+    lm_metrics: dict[str, Any],
 ) -> dict[str, str]:
     """Every number quoted in the manuscript's prose, keyed by macro name."""
     name_a, name_b = params.model_names()
@@ -137,6 +138,14 @@ def number_macros(
                 f"{metric}-null-max": fmt(max(nulls)),
                 f"{metric}-p-max": fmt_p(max(r[metric]["p"] for r in scored)),
             }
+    hook_checks = [q["hook_check"] for q in quality.values() if "hook_check" in q]
+    if hook_checks:
+        numbers |= {
+            "hook-fvu-max": fmt(max(h["fvu"] for h in hook_checks)),
+            "hook-neighbour-fvu-min": fmt(min(h["neighbour_fvu"] for h in hook_checks)),
+        }
+    if params.experiment == "toy":
+        numbers |= toy_macros(params, lm_metrics)
     planted = [r["planted"] for r in main_records if "planted" in r]
     if planted:
         correct, total = sum(p["correct"] for p in planted), sum(p["n"] for p in planted)
@@ -153,7 +162,30 @@ def number_macros(
     return numbers
 
 
-def numbers_tex(params: Params, main_records, bucket_records, pair_summary, quality) -> str:
-    numbers = number_macros(params, main_records, bucket_records, pair_summary, quality)
+def toy_macros(params: Params, lm_metrics: dict[str, Any]) -> dict[str, str]:
+    """The toy experiment's setup: corpus, model shapes, held-out losses, SAE shapes."""
+    toy = params.toy
+    numbers = {
+        "vocab-size": str(toy.corpus.vocab_size),
+        "context-length": str(toy.corpus.context_length),
+        "analysis-windows": str(toy.corpus.analysis_windows),
+        "sae-training-tokens": f"{toy.sae_training.training_tokens:,}".replace(",", "{,}"),
+        "lm-steps": str(toy.lm_training.max_steps) if toy.lm_training.max_steps else "one epoch",
+        "lm-batch": str(toy.lm_training.batch_size),
+    }
+    for role, (name, model) in zip("ab", toy.models.items()):
+        sae = toy.saes[name]
+        numbers |= {
+            f"layers-{role}": str(model.n_layers),
+            f"d-model-{role}": str(model.d_model),
+            f"k-{role}": str(sae.k),
+            f"lm-loss-{role}": fmt(lm_metrics[name]["loss"], 2),
+            f"parameters-{role}": f"{lm_metrics[name]['parameters']:,}".replace(",", "{,}"),
+        }
+    return numbers
+
+
+def numbers_tex(params: Params, main_records, bucket_records, pair_summary, quality, lm_metrics) -> str:
+    numbers = number_macros(params, main_records, bucket_records, pair_summary, quality, lm_metrics)
     body = "".join(f"\\uvdefine{{{key}}}{{{value}}}\n" for key, value in sorted(numbers.items()))
     return GENERATED_HEADER + body

@@ -10,18 +10,24 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from safetensors import safe_open
+
 from universality import io, report, figures
-from universality.extract import encode, library_versions
+from universality.corpus import read_wordnet
+from universality.extract import check_hooks, clear_scratch, encode, extract_model, library_versions, resolve_device
+from universality.hub import hub_call
+from universality.models import language_model_loss, load_hub_model, load_toy_model, save_toy_model, toy_config, train_toy_model
 from universality.nulls import compare
 from universality.pairing import pair_features
 from universality.params import Params
-from universality.saes import load_sae, save_sae, train_planted_sae
+from universality.saes import load_pretrained_sae, load_sae, save_sae, train_lm_sae, train_planted_sae
 from universality.store import ActivationCache, cache_path, load_cache, save_cache
 from universality.subsets import correlation_filter, cumulative_buckets, one_to_one, range_buckets
 from universality.synthetic import (
@@ -32,13 +38,29 @@ from universality.synthetic import (
     planted_recovery,
     sample_latents,
 )
+from universality.tokenization import (
+    BOS,
+    PAD,
+    TokenSet,
+    hub_documents,
+    load_token_set,
+    pack_documents,
+    save_token_set,
+    split_windows,
+    tokenize_documents,
+    train_bpe,
+)
 
 log = logging.getLogger(__name__)
 
 TOKENS = Path("data/tokens/tokens.safetensors")
+TOKENIZER = Path("data/tokens/tokenizer.json")
+DOCUMENTS = Path("data/tokens/documents.parquet")
 MODELS = Path("data/models")
+LM_METRICS = Path("results/models/lm.json")
 SAES = Path("data/saes")
 EXTRACT = Path("data/extract")
+EXTRACT_SCRATCH = Path("data/extract_scratch")
 EXTRACT_METRICS = Path("results/extract/quality.json")
 PAIR = Path("results/pair")
 MAIN = Path("results/main_one_to_one")
@@ -55,11 +77,67 @@ def layer_pair_key(layer_a: int, layer_b: int) -> str:
     return f"L{layer_a}_L{layer_b}"
 
 
-# --- tokens, models, SAEs -------------------------------------------------------------------
+def sae_directory(name: str, layer: int) -> Path:
+    return SAES / f"{name}_L{layer}"
+
+
+# --- tokens ---------------------------------------------------------------------------------
 
 
 def tokens(params: Params) -> None:
-    """The fixed token set; for `synthetic`, each token's latent world-feature activations."""
+    """The fixed token set and its hash (toy: WordNet + BPE; synthetic: planted latents)."""
+    if params.experiment == "synthetic":
+        _synthetic_tokens(params)
+    elif params.experiment == "toy":
+        _toy_tokens(params)
+    else:
+        _hub_tokens(params)
+
+
+def _toy_tokens(params: Params) -> None:
+    corpus = params.toy.corpus
+    documents = read_wordnet(corpus.wordnet_dir)
+    documents = documents.iloc[np.random.default_rng(params.seed).permutation(len(documents))].reset_index(drop=True)
+    log.info("training a %d-token BPE vocabulary on %d WordNet glosses", corpus.vocab_size, len(documents))
+    tokenizer = train_bpe(documents["text"], corpus.vocab_size)
+    ids = tokenize_documents(documents["text"].tolist(), lambda texts: [e.ids for e in tokenizer.encode_batch(texts)])
+    windows, owners = pack_documents(ids, corpus.context_length, tokenizer.token_to_id(BOS), tokenizer.token_to_id(PAD))
+    token_set = TokenSet(windows, owners, split_windows(len(windows), corpus.analysis_windows, params.seed))
+    _save_token_set(params, token_set, documents, {
+        "vocab_size": str(tokenizer.get_vocab_size()), "bos_id": str(tokenizer.token_to_id(BOS)), "pad_id": str(tokenizer.token_to_id(PAD)),
+    })  # fmt: skip
+    io.write_text(TOKENIZER, tokenizer.to_str(pretty=True))
+
+
+def _hub_tokens(params: Params) -> None:
+    from transformers import AutoTokenizer
+    from transformer_lens.loading_from_pretrained import get_official_model_name
+
+    hub = getattr(params, params.experiment)
+    model_name = hub.models[params.model_names()[0]].model_name
+    official = get_official_model_name(model_name)
+    tokenizer = hub_call(f"tokenizer of {official}", lambda: AutoTokenizer.from_pretrained(official))
+    texts = hub_documents(hub.tokens.dataset, hub.tokens.split, hub.tokens.documents)
+    ids = tokenize_documents(texts, lambda batch: tokenizer(batch, add_special_tokens=False)["input_ids"])
+    bos = tokenizer.bos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
+    windows, owners = pack_documents(ids, hub.tokens.context_length, bos, pad)
+    token_set = TokenSet(windows, owners, np.ones(len(windows), dtype=bool))
+    documents = pd.DataFrame({"text": texts})
+    _save_token_set(params, token_set, documents, {"vocab_size": str(len(tokenizer)), "bos_id": str(bos), "pad_id": str(pad), "tokenizer": official})
+
+
+def _save_token_set(params: Params, token_set: TokenSet, documents: pd.DataFrame, metadata: dict[str, str]) -> None:
+    windows, mask = token_set.analysis_windows()
+    log.info(
+        "token set: %d windows, %d analysis windows with %d counted tokens, hash %s",
+        len(token_set.windows), len(windows), int(mask.sum()), token_set.token_hash[:12],
+    )  # fmt: skip
+    save_token_set(TOKENS, token_set, {"experiment": params.experiment, **metadata})
+    io.write_parquet(DOCUMENTS, documents)
+
+
+def _synthetic_tokens(params: Params) -> None:
     syn = params.synthetic
     probabilities = firing_probabilities(syn, params.seed)
     latents = sample_latents(syn, probabilities, syn.n_tokens, seed=params.seed)
@@ -79,8 +157,10 @@ def tokens(params: Params) -> None:
     )
 
 
-def _load_tokens(params: Params) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, str]:
+def _load_synthetic_tokens() -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, str]:
     tensors = io.read_tensors(TOKENS)
+    if "latent_indptr" not in tensors:
+        raise ValueError(f"{TOKENS} is not a synthetic token set: rebuild it with `dvc repro tokens`")
     n_world = len(tensors["firing_probabilities"])
     latents = sp.csr_matrix(
         (tensors["latent_values"], tensors["latent_indices"], tensors["latent_indptr"]),
@@ -90,28 +170,85 @@ def _load_tokens(params: Params) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray,
     return latents, tensors["firing_probabilities"], tensors["mask"].astype(bool), token_hash
 
 
+def _token_metadata() -> dict[str, str]:
+    with safe_open(str(TOKENS), framework="numpy") as handle:
+        return handle.metadata() or {}
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
 def models(params: Params) -> None:
-    """The two models; for `synthetic`, the planted feature dictionaries."""
-    for name, model in planted_models(params).items():
-        log.info("planted model %s: %d features in %d dimensions", name, *model.feature_vectors.shape)
-        io.write_tensors(MODELS / f"{name}.safetensors", {"feature_vectors": model.feature_vectors, "world_ids": model.world_ids})
+    """The two models (toy: trained here; synthetic: planted dictionaries; hub: named)."""
+    metrics: dict = {}
+    if params.experiment == "synthetic":
+        for name, model in planted_models(params).items():
+            log.info("planted model %s: %d features in %d dimensions", name, *model.feature_vectors.shape)
+            io.write_tensors(MODELS / f"{name}.safetensors", {"feature_vectors": model.feature_vectors, "world_ids": model.world_ids})
+    elif params.experiment == "toy":
+        token_set, meta = load_token_set(TOKENS), _token_metadata()
+        analysis, _ = token_set.analysis_windows()
+        for name, spec in params.toy.models.items():
+            config = toy_config(spec, int(meta["vocab_size"]), params.toy.corpus.context_length)
+            log.info("training toy model %s: %d layers, d_model %d, on %d windows", name, spec.n_layers, spec.d_model, len(token_set.training_windows()))
+            model = train_toy_model(config, token_set.training_windows(), params.toy.lm_training)
+            loss = language_model_loss(model, analysis, int(meta["pad_id"]))
+            log.info("model %s: held-out loss %.3f nats per token", name, loss)
+            save_toy_model(model, MODELS / name)
+            metrics[name] = {"loss": loss, "parameters": sum(p.numel() for p in model.parameters())}
+    else:
+        for name, spec in params.models().items():
+            io.write_json(MODELS / f"{name}.json", {"model_name": spec.model_name, "layers": spec.layers})
+    io.write_json(LM_METRICS, metrics)
 
 
-def _load_model(name: str) -> PlantedModel:
+def _load_planted_model(name: str) -> PlantedModel:
     tensors = io.read_tensors(MODELS / f"{name}.safetensors")
     return PlantedModel(feature_vectors=tensors["feature_vectors"], world_ids=tensors["world_ids"])
 
 
+def _load_language_model(params: Params, name: str, device: str):
+    if params.experiment == "toy":
+        return load_toy_model(MODELS / name, device=device)
+    return load_hub_model(params.models()[name].model_name, device=device)
+
+
+# --- SAEs -----------------------------------------------------------------------------------
+
+
 def saes(params: Params) -> None:
-    """Train one SAE per model and layer with SAELens."""
-    _, probabilities, _, _ = _load_tokens(params)
-    for index, (name, spec) in enumerate(params.models().items()):
-        for layer in params.layers(name):
-            log.info("training SAE %s layer %d: d_in %d -> d_sae %d, k %d", name, layer, spec.d_model, spec.d_sae, spec.k)
+    """One SAE per model and layer (toy, synthetic: trained with SAELens; hub: named)."""
+    if params.experiment == "synthetic":
+        _, probabilities, _, _ = _load_synthetic_tokens()
+        for index, (name, spec) in enumerate(params.models().items()):
+            log.info("training SAE %s: d_in %d -> d_sae %d, k %d", name, spec.d_model, spec.d_sae, spec.k)
             sae = train_planted_sae(
-                _load_model(name), spec, params.synthetic, probabilities, params.synthetic.sae_training, params.seed + 100 + index
+                _load_planted_model(name), spec, params.synthetic, probabilities, params.synthetic.sae_training, params.seed + 100 + index
             )
-            save_sae(sae, SAES / f"{name}_L{layer}")
+            save_sae(sae, sae_directory(name, 0))
+    elif params.experiment == "toy":
+        training_windows, meta = load_token_set(TOKENS).training_windows(), _token_metadata()
+        for index, name in enumerate(params.toy.models):
+            model = load_toy_model(MODELS / name)
+            for layer in params.layers(name):
+                spec = params.toy.saes[name]
+                log.info("training SAE %s L%d on %s: d_sae %d, k %d", name, layer, params.hook_name(layer), spec.d_sae, spec.k)
+                special = [int(meta["bos_id"]), int(meta["pad_id"])]
+                seed = params.seed + 100 * (index + 1) + layer
+                sae = train_lm_sae(model, params.hook_name(layer), training_windows, spec, params.toy.sae_training, special, seed)
+                save_sae(sae, sae_directory(name, layer))
+    else:
+        for name, spec in params.models().items():
+            for layer in spec.layers:
+                entry = {"loader": spec.sae_loader, "release": spec.sae_release, "sae_id": spec.sae_id.format(layer=layer)}
+                io.write_json(sae_directory(name, layer) / "pretrained.json", entry)
+
+
+def _load_layer_sae(params: Params, name: str, layer: int, device: str):
+    if params.experiment in ("toy", "synthetic"):
+        return load_sae(sae_directory(name, layer), device=device)
+    spec = params.models()[name]
+    return load_pretrained_sae(spec.sae_loader, spec.sae_release, spec.sae_id.format(layer=layer), device)
 
 
 # --- extraction and pairing -----------------------------------------------------------------
@@ -119,32 +256,99 @@ def saes(params: Params) -> None:
 
 def extract(params: Params) -> None:
     """Sparse codes of every (model, layer) SAE over the token set, stored as CSR caches."""
-    latents, _, mask, token_hash = _load_tokens(params)
+    if params.experiment == "synthetic":
+        quality = _extract_synthetic(params)
+    else:
+        quality = _extract_language_models(params)
+    io.write_json(EXTRACT_METRICS, quality)
+
+
+def _extract_synthetic(params: Params) -> dict:
+    latents, _, mask, token_hash = _load_synthetic_tokens()
     quality = {}
     for name in params.models():
-        model = _load_model(name)
+        model = _load_planted_model(name)
         activations = model.activations(latents[mask])
-        for layer in params.layers(name):
-            sae = load_sae(SAES / f"{name}_L{layer}")
-            codes, metrics = encode(sae, activations, EXTRACT_BATCH, desc=f"extract {name} L{layer}")
-            log.info("%s L%d: FVU %.4f, L0 %.2f, dead %.3f", name, layer, metrics["fvu"], metrics["l0"], metrics["dead_fraction"])
-            meta = {
-                "experiment": params.experiment,
-                "model": name,
-                "layer": layer,
-                "hook_name": "planted_activations",
-                "sae": f"{SAES}/{name}_L{layer}",
-                "token_hash": token_hash,
-                "n_tokens": int(codes.shape[0]),
-                "d_sae": int(codes.shape[1]),
-                "d_model": int(activations.shape[1]),
-                "quality": metrics,
-                "versions": library_versions(),
-                "device": "cpu",
-            }
-            save_cache(cache_path(EXTRACT, name, layer), ActivationCache(codes=codes, W_dec=sae.W_dec.detach().numpy(), meta=meta))
+        sae = load_sae(sae_directory(name, 0))
+        codes, metrics = encode(sae, activations, EXTRACT_BATCH, desc=f"extract {name}")
+        log.info("%s: FVU %.4f, L0 %.2f, dead %.3f", name, metrics["fvu"], metrics["l0"], metrics["dead_fraction"])
+        meta = _cache_meta(params, name, 0, "planted_activations", str(sae_directory(name, 0)), token_hash, codes, activations.shape[1], metrics, "cpu")
+        save_cache(cache_path(EXTRACT, name, 0), ActivationCache(codes=codes, W_dec=sae.W_dec.detach().numpy(), meta=meta))
+        quality[f"{name}_L0"] = metrics
+    return quality
+
+
+def _cache_meta(params, name, layer, hook, sae, token_hash, codes, d_model, quality, device) -> dict:
+    return {
+        "experiment": params.experiment,
+        "model": name,
+        "layer": layer,
+        "hook_name": hook,
+        "sae": sae,
+        "token_hash": token_hash,
+        "n_tokens": int(codes.shape[0]),
+        "d_sae": int(codes.shape[1]),
+        "d_model": int(d_model),
+        "quality": quality,
+        "versions": library_versions(),
+        "device": device,
+    }
+
+
+def _extract_language_models(params: Params) -> dict:
+    token_set = load_token_set(TOKENS)
+    windows, mask = token_set.analysis_windows()
+    device = resolve_device(params.extract.device)
+    settings = params.extract
+    quality = {}
+    for name in params.models():
+        model = _load_language_model(params, name, device)
+        layers = params.layers(name)
+        saes = {layer: _load_layer_sae(params, name, layer, device) for layer in layers}
+        check = windows[: settings.hook_check_windows], mask[: settings.hook_check_windows]
+        log.info("checking hooks of %s on %d windows", name, len(check[0]))
+        hooks = check_hooks(model, saes, settings.hook, *check, settings.batch_windows, device)
+        fingerprint = {
+            "token_hash": token_set.token_hash,
+            "model": _describe_model(params, name),
+            "saes": {str(layer): _describe_sae(params, name, layer) for layer in layers},
+            "hook": settings.hook,
+            "batch_windows": settings.batch_windows,
+            "chunk_windows": settings.chunk_windows,
+            "device": device,
+        }
+        started = time.perf_counter()
+        results = extract_model(
+            model, saes, settings.hook, windows, mask,
+            batch_windows=settings.batch_windows, chunk_windows=settings.chunk_windows,
+            scratch=EXTRACT_SCRATCH / name, fingerprint=fingerprint, device=device, desc=f"extract {name}",
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        for layer, (codes, metrics) in results.items():
+            metrics = metrics | {"hook_check": hooks[layer]}
+            log.info("%s L%d: FVU %.4f (neighbour hook %.4f), L0 %.1f, dead %.3f", name, layer, metrics["fvu"],
+                     hooks[layer]["neighbour_fvu"], metrics["l0"], metrics["dead_fraction"])  # fmt: skip
+            W_dec = saes[layer].W_dec.detach().float().cpu().numpy()
+            meta = _cache_meta(params, name, layer, params.hook_name(layer), fingerprint["saes"][str(layer)], token_set.token_hash,
+                               codes, W_dec.shape[1], metrics, device)  # fmt: skip
+            save_cache(cache_path(EXTRACT, name, layer), ActivationCache(codes=codes, W_dec=W_dec, meta=meta))
             quality[f"{name}_L{layer}"] = metrics
-    io.write_json(EXTRACT_METRICS, quality)
+        log.info("%s: extracted %d tokens x %d layers at %.0f tokens/s on %s", name, int(mask.sum()), len(layers), mask.sum() / seconds, device)
+        clear_scratch(EXTRACT_SCRATCH / name)
+    return quality
+
+
+def _describe_model(params: Params, name: str) -> str:
+    if params.experiment == "toy":
+        return io.sha256_file(MODELS / name / "model.safetensors")
+    return params.models()[name].model_name
+
+
+def _describe_sae(params: Params, name: str, layer: int) -> str:
+    if params.experiment == "toy":
+        return f"{sae_directory(name, layer)} sha256:" + io.sha256_file(sae_directory(name, layer) / "sae_weights.safetensors")
+    spec = params.models()[name]
+    return f"{spec.sae_loader}:{spec.sae_release}/{spec.sae_id.format(layer=layer)}"
 
 
 def _load_pair_caches(params: Params, layer_a: int, layer_b: int) -> tuple[ActivationCache, ActivationCache]:
@@ -226,7 +430,7 @@ def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.
 def _planted_feature_labels(params: Params, cache_a: ActivationCache, cache_b: ActivationCache) -> tuple[np.ndarray, np.ndarray]:
     """The planted world feature each SAE feature of A and of B recovers (-1: none)."""
     name_a, name_b = params.model_names()
-    return planted_labels(cache_a.W_dec, _load_model(name_a)), planted_labels(cache_b.W_dec, _load_model(name_b))
+    return planted_labels(cache_a.W_dec, _load_planted_model(name_a)), planted_labels(cache_b.W_dec, _load_planted_model(name_b))
 
 
 def _write_scored(directory: Path, records: list[dict], nulls: list[pd.DataFrame]) -> None:
@@ -261,9 +465,10 @@ def render(params: Params) -> None:
     bucket_records = io.read_json(APPENDIX / "results.json")
     pair_summary = io.read_json(PAIR / "summary.json")
     quality = io.read_json(EXTRACT_METRICS)
+    lm_metrics = io.read_json(LM_METRICS)
     io.write_text(GENERATED / "main" / "one_to_one.tex", report.one_to_one_table(main_records))
     io.write_text(GENERATED / "appendix" / "buckets.tex", report.bucket_table(bucket_records))
-    io.write_text(GENERATED / "numbers.tex", report.numbers_tex(params, main_records, bucket_records, pair_summary, quality))
+    io.write_text(GENERATED / "numbers.tex", report.numbers_tex(params, main_records, bucket_records, pair_summary, quality, lm_metrics))
     null_scores = io.read_parquet(MAIN / "null_scores.parquet")
     figures.one_to_one_nulls(main_records, null_scores, FIGURES / "one_to_one_nulls.pdf")
     pairs = {key: io.read_parquet(PAIR / f"pairs_{key}.parquet") for key in pair_summary}

@@ -1,0 +1,129 @@
+"""The pretrained-experiment loading code, run offline on tiny local stand-ins.
+
+Run by tests/test_hub.py in a fresh interpreter: the Hugging Face libraries read
+HF_HUB_OFFLINE and HF_HUB_CACHE at import time. A tiny random GPT-NeoX model is placed in a
+local hub cache under Pythia's name, so `load_hub_model` makes exactly the production call;
+a tiny sparsify-format SAE is written to disk and loaded through `load_pretrained_sae`.
+Prints one JSON line of measured differences and error messages.
+"""
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+CACHE = Path(tempfile.mkdtemp())
+os.environ |= {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(CACHE), "HF_DATASETS_OFFLINE": "1"}
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+
+from universality.extract import HookMismatch, check_hooks  # noqa: E402
+from universality.hub import HubUnreachable  # noqa: E402
+from universality.models import load_hub_model  # noqa: E402
+from universality.saes import load_pretrained_sae  # noqa: E402
+from universality.tokenization import hub_documents  # noqa: E402
+
+REPO = "EleutherAI/pythia-70m-deduped"
+D_IN, LATENTS, K = 32, 96, 4
+
+
+def tiny_pythia() -> GPTNeoXForCausalLM:
+    """A 2-block GPT-NeoX with random weights, saved in the local hub cache under REPO."""
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(
+        vocab_size=128, hidden_size=D_IN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+        max_position_embeddings=64, rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
+        bos_token_id=0, eos_token_id=0, hidden_act="gelu",
+    )  # fmt: skip
+    model = GPTNeoXForCausalLM(config).eval()
+    vocab = {token: i for i, token in enumerate(["<|endoftext|>", "<|padding|>"] + [chr(c) for c in range(32, 127)])}
+    vocab |= {f"<t{i}>": i for i in range(len(vocab), 128)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|padding|>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|padding|>"
+    )
+    snapshot = CACHE / f"models--{REPO.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    model.save_pretrained(snapshot)
+    tokenizer.save_pretrained(snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    return model
+
+
+def tiny_sparsify(root: Path, layer: int) -> dict[str, torch.Tensor]:
+    """A sparsify-format TopK SAE (cfg.json + sae.safetensors, W_dec as latents x d_in)."""
+    generator = torch.Generator().manual_seed(layer)
+    W_dec = torch.randn(LATENTS, D_IN, generator=generator)
+    state = {
+        "encoder.weight": torch.randn(LATENTS, D_IN, generator=generator) / D_IN**0.5,
+        "encoder.bias": 0.1 * torch.randn(LATENTS, generator=generator),
+        "W_dec": W_dec / W_dec.norm(dim=1, keepdim=True),
+        "b_dec": 0.5 * torch.randn(D_IN, generator=generator),
+    }
+    folder = root / f"layers.{layer}"
+    folder.mkdir(parents=True)
+    save_file(state, str(folder / "sae.safetensors"))
+    config = {"d_in": D_IN, "num_latents": LATENTS, "k": K, "expansion_factor": LATENTS // D_IN, "normalize_decoder": True,
+              "multi_topk": False, "skip_connection": False}  # fmt: skip
+    (folder / "cfg.json").write_text(json.dumps(config))
+    return state
+
+
+def sparsify_reference(x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+    """EleutherAI sparsify's encoder: ReLU of the affine map of x - b_dec, then top-k."""
+    pre = torch.relu((x - state["b_dec"]) @ state["encoder.weight"].T + state["encoder.bias"])
+    values, indices = pre.topk(K, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, indices, values)
+
+
+def error_of(call) -> str:
+    try:
+        call()
+    except HubUnreachable as err:
+        return str(err)
+    return "no error"
+
+
+def main() -> None:
+    hf_model = tiny_pythia()
+    sae_root = CACHE / "sparsify-saes"
+    states = {layer: tiny_sparsify(sae_root, layer) for layer in (0, 1)}
+    model = load_hub_model(REPO, device="cpu")
+    tokens = torch.randint(2, 128, (3, 16), generator=torch.Generator().manual_seed(1))
+    tokens[:, 0] = 0
+    with torch.no_grad():
+        hidden = hf_model(tokens, output_hidden_states=True).hidden_states
+        _, cache = model.run_with_cache(tokens)
+    resid_diff = float((cache["blocks.0.hook_resid_post"] - hidden[1]).abs().max())
+    saes = {layer: load_pretrained_sae("sparsify", str(sae_root), f"layers.{layer}") for layer in (0, 1)}
+    code_diff = max(
+        float((saes[layer].encode(cache[f"blocks.{layer}.hook_resid_post"]) - sparsify_reference(cache[f"blocks.{layer}.hook_resid_post"], states[layer])).abs().max())
+        for layer in (0, 1)
+    )  # fmt: skip
+    windows, mask = tokens.numpy().astype(np.int32), np.ones(tokens.shape, dtype=bool)
+    mask[:, 0] = False
+    try:  # random SAEs fit neither hook; the check must still run on a hub model and name the hooks
+        check_hooks(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=2, device="cpu")
+        hook_check = "passed"
+    except HookMismatch as err:
+        hook_check = str(err)
+    result = {
+        "resid_post_vs_hf": resid_diff,
+        "codes_vs_sparsify": code_diff,
+        "sae_hook_names": [saes[layer].cfg.metadata.hook_name for layer in (0, 1)],
+        "hook_check": hook_check,
+        "model_error": error_of(lambda: load_hub_model("EleutherAI/pythia-160m-deduped", device="cpu")),
+        "sae_error": error_of(lambda: load_pretrained_sae("sparsify", "EleutherAI/sae-pythia-160m-deduped-32k", "layers.0")),
+        "dataset_error": error_of(lambda: hub_documents("Skylion007/openwebtext", "train", 3)),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
