@@ -18,6 +18,7 @@ from sae_lens import (
     LoggingConfig,
     TopKTrainingSAE,
     TopKTrainingSAEConfig,
+    TrainingSAE,
 )
 from transformer_lens import HookedTransformer
 from sae_lens.loading.pretrained_sae_loaders import sparsify_disk_loader
@@ -91,13 +92,14 @@ def train_lm_sae(
     return LanguageModelSAETrainingRunner(config, override_dataset=dataset, override_model=model).run()
 
 
-def save_sae(sae: TopKTrainingSAE, directory: str | Path) -> None:
+def save_sae(sae: SAE, directory: str | Path) -> None:
     """Save the inference form of `sae` into `directory`, replacing it only once complete."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
-        sae.save_inference_model(staging)
+        save = sae.save_inference_model if isinstance(sae, TrainingSAE) else sae.save_model
+        save(staging)
         config = staging / "cfg.json"  # SAELens writes its keys in varying order: sort them
         config.write_text(dumps_json(json.loads(config.read_text())))
         if directory.exists():

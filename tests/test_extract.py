@@ -1,0 +1,174 @@
+"""Extraction on a tiny TransformerLens model: hook check, chunked resume after kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from sae_lens import TopKSAE, TopKSAEConfig
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from universality import io
+from universality.extract import HookMismatch, check_hooks, extract_model
+from universality.models import save_toy_model
+from universality.saes import save_sae
+from universality.store import cache_path, load_cache
+from universality.tokenization import TokenSet, save_token_set
+
+REPO = Path(__file__).resolve().parents[1]
+N_LAYERS, D_MODEL, VOCAB, CONTEXT = 3, 16, 48, 16
+RANK = 3
+
+
+def tiny_model(seed: int = 0) -> HookedTransformer:
+    config = HookedTransformerConfig(
+        n_layers=N_LAYERS, d_model=D_MODEL, n_heads=2, d_head=D_MODEL // 2, d_mlp=4 * D_MODEL, d_vocab=VOCAB,
+        n_ctx=CONTEXT, act_fn="gelu", normalization_type="LN", seed=seed, device="cpu",
+    )  # fmt: skip
+    return HookedTransformer(config).eval()
+
+
+def windows_and_mask(n_windows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    windows = np.random.default_rng(seed).integers(2, VOCAB, size=(n_windows, CONTEXT)).astype(np.int32)
+    windows[:, 0] = 0
+    mask = np.ones_like(windows, dtype=bool)
+    mask[:, 0] = False
+    return windows, mask
+
+
+def pca_sae(activations: torch.Tensor) -> TopKSAE:
+    """A TopK SAE that projects onto the top-RANK principal directions of `activations`.
+
+    Its latents are the +/- principal directions, so it reconstructs its own hook's
+    activations well and other hooks' (other mean, other subspace) badly.
+    """
+    mean = activations.mean(dim=0)
+    _, _, vt = torch.linalg.svd(activations - mean, full_matrices=False)
+    basis = torch.cat([vt[:RANK], -vt[:RANK]])
+    sae = TopKSAE(TopKSAEConfig(d_in=D_MODEL, d_sae=2 * RANK, k=RANK, apply_b_dec_to_input=True))
+    with torch.no_grad():
+        sae.W_enc.copy_(basis.T)
+        sae.b_enc.zero_()
+        sae.W_dec.copy_(basis)
+        sae.b_dec.copy_(mean)
+    return sae
+
+
+def fitted_saes(model: HookedTransformer, windows: np.ndarray, mask: np.ndarray) -> dict[int, TopKSAE]:
+    names = [f"blocks.{layer}.hook_resid_post" for layer in range(N_LAYERS)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(torch.from_numpy(windows.astype(np.int64)), names_filter=names)
+    keep = torch.from_numpy(mask)
+    return {layer: pca_sae(cache[name][keep]) for layer, name in enumerate(names)}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = tiny_model()
+    windows, mask = windows_and_mask(64)
+    return model, windows, mask, fitted_saes(model, windows, mask)
+
+
+def test_hook_check_records_both_hooks_and_accepts_the_right_one(tiny):
+    model, windows, mask, saes = tiny
+    report = check_hooks(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=16, device="cpu")
+    for layer, entry in report.items():
+        assert entry["hook"] == f"blocks.{layer}.hook_resid_post"
+        assert entry["neighbour_hook"] == f"blocks.{layer - 1 if layer else 1}.hook_resid_post"
+        assert entry["fvu"] < entry["neighbour_fvu"]
+
+
+def test_hook_check_stops_when_layer_l_sae_reads_block_l_minus_1(tiny):
+    model, windows, mask, saes = tiny
+    shifted = {layer + 1: saes[layer] for layer in range(N_LAYERS - 1)}  # SAE of block L-1 configured at L
+    with pytest.raises(HookMismatch, match=r"layer 1 reconstructs blocks.0.hook_resid_post better.*configured hook blocks.1"):
+        check_hooks(model, shifted, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=16, device="cpu")
+
+
+def test_chunked_extraction_equals_one_pass_and_drops_masked_positions(tiny, tmp_path):
+    model, windows, mask, saes = tiny
+    kwargs = dict(batch_windows=8, device="cpu", desc="test", fingerprint={"run": 1})
+    whole = extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, chunk_windows=64, scratch=tmp_path / "a", **kwargs)
+    chunked = extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, chunk_windows=5, scratch=tmp_path / "b", **kwargs)
+    for layer in saes:
+        codes, quality = chunked[layer]
+        assert codes.shape == (mask.sum(), 2 * RANK)
+        np.testing.assert_allclose(codes.toarray(), whole[layer][0].toarray(), atol=1e-5)
+        assert quality["fvu"] == pytest.approx(whole[layer][1]["fvu"], rel=1e-5)
+        assert quality["l0"] <= RANK
+
+
+def test_scratch_from_other_inputs_is_discarded(tiny, tmp_path):
+    model, windows, mask, saes = tiny
+    kwargs = dict(batch_windows=8, chunk_windows=16, device="cpu", desc="test", scratch=tmp_path)
+    extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, fingerprint={"token_hash": "x"}, **kwargs)
+    other_windows, _ = windows_and_mask(64, seed=1)
+    rerun = extract_model(model, saes, "blocks.{layer}.hook_resid_post", other_windows, mask, fingerprint={"token_hash": "y"}, **kwargs)
+    fresh = extract_model(model, saes, "blocks.{layer}.hook_resid_post", other_windows, mask, fingerprint={"token_hash": "y"},
+                          **(kwargs | {"scratch": tmp_path / "fresh"}))  # fmt: skip
+    np.testing.assert_array_equal(rerun[0][0].toarray(), fresh[0][0].toarray())
+
+
+def write_project(root: Path, n_windows: int) -> None:
+    """A toy project on disk: params, token set, one tiny model as both A and B, PCA SAEs."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    spec = {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
+    params["toy"]["models"] = {"a": spec, "b": spec}
+    params["toy"]["saes"] = {"a": {"d_sae": 2 * RANK, "k": RANK}, "b": {"d_sae": 2 * RANK, "k": RANK}}
+    params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    windows, mask = windows_and_mask(n_windows)
+    documents = np.where(mask, 0, -1).astype(np.int32)
+    save_token_set(root / "data/tokens/tokens.safetensors", TokenSet(windows, documents, np.ones(n_windows, dtype=bool)), {})
+    model = tiny_model()
+    saes = fitted_saes(model, windows[:64], mask[:64])
+    for name in ("a", "b"):
+        save_toy_model(model, root / "data/models" / name)
+        for layer, sae in saes.items():
+            save_sae(sae, root / "data/saes" / f"{name}_L{layer}")
+
+
+def run_extract(root: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "universality", "extract"], cwd=root, text=True, **popen)
+
+
+N_WINDOWS, N_CHUNKS = 300, 75  # chunk_windows 4
+
+
+def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    interrupted, clean = tmp_path / "interrupted", tmp_path / "clean"
+    for root in (interrupted, clean):
+        root.mkdir()
+        write_project(root, n_windows=N_WINDOWS)
+
+    process = run_extract(interrupted, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scratch = interrupted / "data/extract_scratch/a"
+    deadline = time.monotonic() + 300
+    while len(list(scratch.glob("chunk_*.safetensors"))) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(list(scratch.glob("chunk_*.safetensors")))
+    assert 3 <= written < N_CHUNKS, "the run must be killed part-way through model a"
+    assert not (interrupted / "data/extract").exists() or not list((interrupted / "data/extract").iterdir())
+
+    resumed = run_extract(interrupted, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, log[-3000:]
+    assert f"resuming, {written} of {N_CHUNKS} chunks already written" in log
+    assert run_extract(clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait(timeout=600) == 0
+
+    for name in ("a", "b"):
+        for layer in range(N_LAYERS):
+            left = load_cache(cache_path(interrupted / "data/extract", name, layer))
+            right = load_cache(cache_path(clean / "data/extract", name, layer))
+            assert (left.codes != right.codes).nnz == 0
+            assert left.meta["quality"] == right.meta["quality"]
+    assert not list(scratch.glob("chunk_*")), "checkpoints are removed once the caches are complete"
+    assert io.read_json(interrupted / "results/extract/quality.json") == io.read_json(clean / "results/extract/quality.json")
