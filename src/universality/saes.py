@@ -61,7 +61,9 @@ def train_lm_sae(
     """Train a TopK SAE on `hook_name` of `model` with SAELens' language-model training runner.
 
     The model and the pretokenized windows are passed in (no hub); BOS and padding positions
-    are excluded from training, as from every analysis; no wandb, no checkpoints.
+    are excluded from training, as from every analysis; no wandb, no checkpoints. The runner
+    draws its initialisation and shuffling from torch's global RNG (not from `config.seed`),
+    so that RNG is seeded here.
     """
     context_length = windows.shape[1]
     config = LanguageModelSAERunnerConfig(
@@ -79,6 +81,7 @@ def train_lm_sae(
         store_batch_size_prompts=training.store_batch_windows,
         n_batches_in_buffer=training.buffer_batches,
         lr=training.lr,
+        model_from_pretrained_kwargs={},  # the model is passed in, not loaded
         device="cpu",
         seed=seed,
         logger=LoggingConfig(log_to_wandb=False),
