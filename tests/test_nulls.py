@@ -56,3 +56,10 @@ def test_identical_seeds_give_identical_results_and_too_few_pairs_give_no_score(
     first, second = compare(X, Y, 0.99, 50, seed=[1, 2]), compare(X, Y, 0.99, 50, seed=[1, 2])
     np.testing.assert_array_equal(first["null_scores"]["svcca"], second["null_scores"]["svcca"])
     assert compare(X[:2], Y[:2], 0.99, 50, seed=0) == {"n": 2, "status": "too few pairs"}
+
+
+def test_a_side_with_one_distinct_row_gets_a_status_not_a_crash():
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.standard_normal((1, 6)), 5, axis=0)  # one A feature, five B partners
+    Y = rng.standard_normal((5, 8))
+    assert compare(X, Y, 0.99, 50, seed=0) == {"n": 5, "status": "one distinct row"}

@@ -58,10 +58,17 @@ def rsa_row_shuffle(X: np.ndarray, Y: np.ndarray, permutations: int, rng: np.ran
 
 
 def compare(X: np.ndarray, Y: np.ndarray, variance: float, permutations: int, seed: int | list[int]) -> dict[str, Any]:
-    """SVCCA and RSA of paired rows with their row-shuffle nulls; too few pairs gives no score."""
+    """SVCCA and RSA of paired rows with their row-shuffle nulls.
+
+    Subsets that cannot be scored get a status instead of a score: fewer than MIN_PAIRS
+    pairs, or one side whose rows are all the same decoder row (e.g. a bucket holding a
+    single A feature and its many partners).
+    """
     n = len(X)
     if n < MIN_PAIRS:
         return {"n": n, "status": "too few pairs"}
+    if min(len(np.unique(X, axis=0)), len(np.unique(Y, axis=0))) < 2:
+        return {"n": n, "status": "one distinct row"}
     rng = np.random.default_rng(seed)
     observed = svcca(X, Y, variance)
     svcca_null = svcca_row_shuffle(X, Y, variance, permutations, rng)

@@ -49,7 +49,13 @@ def _metric_cells(record: dict[str, Any]) -> list[str]:
 
 
 _METRIC_HEADER = "SVCCA & $k_A/k_B$ & null & $p$ & RSA & null & $p$"
-_TOO_FEW = "\\multicolumn{7}{c}{too few pairs}"
+
+
+def _status_cells(record: dict[str, Any]) -> list[str]:
+    """The metric cells of a row: scores, or one cell saying why there are none."""
+    if record["status"] == "ok":
+        return _metric_cells(record)
+    return [f"\\multicolumn{{7}}{{c}}{{{record['status']}}}"]
 
 
 def _row(cells: list[str]) -> str:
@@ -61,8 +67,7 @@ def one_to_one_table(records: list[dict[str, Any]]) -> str:
     lines.append(_row(["Layers A / B", "$n$", _METRIC_HEADER]))
     lines.append("\\midrule\n")
     for record in records:
-        cells = _metric_cells(record) if record["status"] == "ok" else [_TOO_FEW]
-        lines.append(_row([_layers(record), str(record["n"]), *cells]))
+        lines.append(_row([_layers(record), str(record["n"]), *_status_cells(record)]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
@@ -75,8 +80,7 @@ def bucket_table(records: list[dict[str, Any]]) -> str:
         if record["kind"] != previous_kind:
             lines.append("\\midrule\n")
             previous_kind = record["kind"]
-        cells = _metric_cells(record) if record["status"] == "ok" else [_TOO_FEW]
-        lines.append(_row([_layers(record), record["label"], str(record["n"]), str(record["distinct_a"]), *cells]))
+        lines.append(_row([_layers(record), record["label"], str(record["n"]), str(record["distinct_a"]), *_status_cells(record)]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 

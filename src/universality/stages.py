@@ -256,6 +256,7 @@ def _load_layer_sae(params: Params, name: str, layer: int, device: str):
 
 def extract(params: Params) -> None:
     """Sparse codes of every (model, layer) SAE over the token set, stored as CSR caches."""
+    EXTRACT_SCRATCH.mkdir(parents=True, exist_ok=True)  # a declared output, even when nothing is checkpointed
     if params.experiment == "synthetic":
         quality = _extract_synthetic(params)
     else:
