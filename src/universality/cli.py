@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+import torch
+
 from universality import stages
 from universality.params import ParamsError, load_params
 
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     except ParamsError as err:
         sys.exit(f"error: {err}")
     if args.stage in STAGES:
+        # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
+        # of the toy models differed in the third decimal of the loss); deterministic kernels are.
+        torch.use_deterministic_algorithms(True, warn_only=True)
         STAGES[args.stage](params)
     else:
         print(f"{args.params} is valid: experiment {params.experiment!r}, layer pairs {params.layer_pairs()}")
