@@ -1,4 +1,4 @@
-from universality.report import bucket_table, fmt, fmt_p, one_to_one_table
+from universality.report import _dead_feature_macros, bucket_table, fmt, fmt_p, one_to_one_table
 
 
 def record(**overrides):
@@ -26,3 +26,12 @@ def test_a_bucket_with_too_few_pairs_shows_no_score():
     table = bucket_table([record(n=2, distinct_a=1, status="too few pairs")])
     assert "1 / 2 & $m = 1$ & 2 & 1 & \\multicolumn{7}{c}{too few pairs} \\\\" in table
     assert "0.971" not in table
+
+
+def test_dead_features_count_each_layer_once_across_layer_pairs():
+    summaries = [
+        {"layer_a": la, "layer_b": lb, "dead_a": 10 + la, "dead_b": 100 + lb, "n_features_a": 64, "n_features_b": 96}
+        for la in range(2)
+        for lb in range(3)
+    ]
+    assert _dead_feature_macros(summaries) == {"dead-a": "21", "features-a": "128", "dead-b": "303", "features-b": "288"}

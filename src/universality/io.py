@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 
@@ -64,9 +65,26 @@ def read_json(path: str | Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def write_tensors(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+METADATA_KEY = "meta"
+
+
+def write_tensors(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> None:
+    """Tensors to safetensors; `metadata` goes into the header as one sorted JSON string.
+
+    (safetensors writes header metadata in hash-map order, which varies between runs; a
+    single key keeps the file's bytes reproducible.)
+    """
+    header = {METADATA_KEY: json.dumps(metadata, sort_keys=True)} if metadata else None
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=header)
+
+
+def read_tensor_metadata(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `dvc repro` to build it")
+    with safe_open(str(path), framework="numpy") as handle:
+        return json.loads((handle.metadata() or {}).get(METADATA_KEY, "{}"))
 
 
 def read_tensors(path: str | Path) -> dict[str, np.ndarray]:

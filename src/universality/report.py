@@ -99,6 +99,16 @@ def headline_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
     return metrics
 
 
+def _dead_feature_macros(summaries: list[dict[str, Any]]) -> dict[str, str]:
+    """Dead features per model over all its layers (each layer counted once, not per layer pair)."""
+    numbers = {}
+    for role in ("a", "b"):
+        per_layer = {s[f"layer_{role}"]: (s[f"dead_{role}"], s[f"n_features_{role}"]) for s in summaries}
+        numbers[f"dead-{role}"] = str(sum(dead for dead, _ in per_layer.values()))
+        numbers[f"features-{role}"] = str(sum(total for _, total in per_layer.values()))
+    return numbers
+
+
 def number_macros(
     params: Params,
     main_records: list[dict[str, Any]],
@@ -125,8 +135,7 @@ def number_macros(
         "unique-partner-share": fmt_share(float(np.mean([s["unique_partner_share"] for s in summaries]))),
         "mutual-share": fmt_share(float(np.mean([s["mutual_share"] for s in summaries]))),
         "max-multiplicity": str(max(s["max_multiplicity"] for s in summaries)),
-        "dead-a": str(sum(s["dead_a"] for s in summaries)),
-        "dead-b": str(sum(s["dead_b"] for s in summaries)),
+        **_dead_feature_macros(summaries),
         "fvu-max": fmt(max(q["fvu"] for q in quality.values())),
         "one-to-one-n-min": str(min(r["n"] for r in main_records)),
         "one-to-one-n-max": str(max(r["n"] for r in main_records)),

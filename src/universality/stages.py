@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from safetensors import safe_open
-
 from universality import io, report, figures
 from universality.corpus import read_wordnet
 from universality.extract import check_hooks, clear_scratch, encode, extract_model, library_versions, resolve_device
@@ -171,8 +169,7 @@ def _load_synthetic_tokens() -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, str
 
 
 def _token_metadata() -> dict[str, str]:
-    with safe_open(str(TOKENS), framework="numpy") as handle:
-        return handle.metadata() or {}
+    return io.read_tensor_metadata(TOKENS)
 
 
 # --- models ---------------------------------------------------------------------------------

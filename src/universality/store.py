@@ -9,7 +9,6 @@ complete.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from safetensors import safe_open
 
-from universality.io import write_tensors
+from universality.io import read_tensor_metadata, write_tensors
 
 REQUIRED_META = ("model", "layer", "hook_name", "token_hash", "n_tokens", "d_sae", "d_model")
 
@@ -50,7 +49,7 @@ def save_cache(path: str | Path, cache: ActivationCache) -> None:
         "values": codes.data.astype(np.float32),
         "W_dec": cache.W_dec.astype(np.float32),
     }
-    write_tensors(path, tensors, metadata={"meta": json.dumps(cache.meta, sort_keys=True)})
+    write_tensors(path, tensors, metadata=cache.meta)
 
 
 def load_cache(path: str | Path) -> ActivationCache:
@@ -59,8 +58,8 @@ def load_cache(path: str | Path) -> ActivationCache:
         raise FileNotFoundError(
             f"activation cache {path} is missing: rebuild it with `dvc repro extract` or fetch it with `dvc pull extract`"
         )
+    meta = read_tensor_metadata(path)
     with safe_open(str(path), framework="numpy") as handle:
-        meta = json.loads((handle.metadata() or {}).get("meta", "{}"))
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     n_tokens, d_sae = int(meta["n_tokens"]), int(meta["d_sae"])
     codes = sp.csr_matrix((tensors["values"], tensors["indices"], tensors["indptr"]), shape=(n_tokens, d_sae))
