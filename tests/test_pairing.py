@@ -1,72 +1,115 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
-from universality.pairing import pair_features
+from universality.pairing import pair_dense, pair_sparse
 
 
-def random_codes(rng, n_tokens, n_features, density, dead=()):
+def random_codes(rng, n_tokens, n_features, density, dead=(), always_on=()):
     codes = sp.random(n_tokens, n_features, density=density, format="csr", random_state=rng, dtype=np.float64)
     codes.data = np.abs(codes.data) + 0.1
     codes = codes.tolil()
     for feature in dead:
         codes[:, feature] = 0
+    for feature in always_on:
+        codes[:, feature] = rng.uniform(0.5, 1.5, size=(n_tokens, 1))
     return codes.tocsr().astype(np.float32)
 
 
 def dense_reference(codes_a, codes_b):
-    """float64 dense Pearson matrix (F_A x F_B) with dead features masked."""
+    """float64 Pearson matrix (live A x live B) by the textbook formula, and the live masks."""
     a, b = codes_a.toarray().astype(np.float64), codes_b.toarray().astype(np.float64)
     za, zb = a - a.mean(0), b - b.mean(0)
     sa, sb = np.sqrt((za**2).mean(0)), np.sqrt((zb**2).mean(0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = (za.T @ zb) / len(a) / np.outer(sa, sb)
-    corr[sa == 0, :] = -np.inf
-    return corr, sa > 0, sb > 0
+    live_a, live_b = sa > 0, sb > 0
+    corr = (za[:, live_a].T @ zb[:, live_b]) / len(a) / np.outer(sa[live_a], sb[live_b])
+    return corr, live_a, live_b
 
 
-@pytest.mark.parametrize(("n_tokens", "f_a", "f_b", "density", "chunk"), [(500, 40, 60, 0.05, 7), (300, 90, 30, 0.1, 64), (2000, 25, 25, 0.01, 3)])
-def test_matches_dense_float64_reference(n_tokens, f_a, f_b, density, chunk):
-    rng = np.random.default_rng(n_tokens)
-    codes_a = random_codes(rng, n_tokens, f_a, density, dead=(0, 3))
-    codes_b = random_codes(rng, n_tokens, f_b, density, dead=(1,))
-    result = pair_features(codes_a, codes_b, chunk_size=chunk)
+def reference_top2(corr):
+    """Per column of corr: best and runner-up row by (value descending, index ascending)."""
+    order = np.lexsort((np.broadcast_to(np.arange(corr.shape[0])[:, None], corr.shape), -corr), axis=0)
+    return order[0], (order[1] if len(order) > 1 else None)
+
+
+def run(method, codes_a, codes_b, prefix):
+    if method == "sparse":
+        return pair_sparse(codes_a, codes_b, chunk_size=7, prefix=prefix, workers=2)
+    return pair_dense(codes_a, codes_b, chunk_size=7, token_chunk=97, dtype=torch.float64)
+
+
+SHAPES = [(500, 40, 60, 0.05), (300, 90, 30, 0.1), (2000, 25, 25, 0.01), (400, 1, 12, 0.2)]
+
+
+@pytest.mark.parametrize(("method", "prefix"), [("sparse", 2), ("sparse", 256), ("dense", None)])
+@pytest.mark.parametrize(("n_tokens", "f_a", "f_b", "density"), SHAPES)
+def test_matches_float64_reference(method, prefix, n_tokens, f_a, f_b, density):
+    rng = np.random.default_rng(n_tokens + f_a)
+    dead_a = (0, 3) if f_a > 3 else ()
+    codes_a = random_codes(rng, n_tokens, f_a, density, dead=dead_a, always_on=(f_a - 1,) if f_a > 3 else ())
+    codes_b = random_codes(rng, n_tokens, f_b, density, dead=(1,), always_on=(2,))
+    result = run(method, codes_a, codes_b, prefix)
     corr, live_a, live_b = dense_reference(codes_a, codes_b)
+    ids_a, ids_b = np.flatnonzero(live_a), np.flatnonzero(live_b)
 
-    assert result.dead_a == 2 and result.dead_b == 1
-    np.testing.assert_array_equal(result.pairs["b_feature"], np.flatnonzero(live_b))
-    corr_live = corr[:, live_b]
-    np.testing.assert_array_equal(result.pairs["a_partner"], corr_live.argmax(axis=0))
-    np.testing.assert_allclose(result.pairs["r"], corr_live.max(axis=0), atol=1e-6)
-    np.testing.assert_allclose(result.pairs["r_second"], np.sort(corr_live, axis=0)[-2], atol=1e-6)
-    assert not np.isnan(result.pairs[["r", "r_second"]].to_numpy()).any()
+    assert (result.dead_a, result.dead_b) == (len(dead_a), 1)
+    pairs, reverse = result.pairs, result.reverse
+    best, second = reference_top2(corr)
+    np.testing.assert_array_equal(pairs["b_feature"], ids_b)
+    np.testing.assert_array_equal(pairs["a_partner"], ids_a[best])
+    np.testing.assert_allclose(pairs["r"], corr[best, np.arange(len(ids_b))], rtol=0, atol=1e-6)
+    if second is not None:
+        np.testing.assert_array_equal(pairs["a_second"], ids_a[second])
+        np.testing.assert_allclose(pairs["r_second"], corr[second, np.arange(len(ids_b))], rtol=0, atol=1e-6)
+    else:
+        assert (pairs["a_second"] == -1).all() and np.isneginf(pairs["r_second"]).all()
 
-    reverse = corr_live.argmax(axis=1)
-    np.testing.assert_array_equal(result.reverse["b_best"], np.flatnonzero(live_b)[reverse[live_a]])
-    expected_mutual = reverse[result.pairs["a_partner"]] == np.arange(live_b.sum())
-    np.testing.assert_array_equal(result.pairs["mutual"], expected_mutual)
-    counts = np.bincount(result.pairs["a_partner"], minlength=f_a)
-    np.testing.assert_array_equal(result.pairs["multiplicity"], counts[result.pairs["a_partner"]])
+    best_r, second_r = reference_top2(corr.T)
+    np.testing.assert_array_equal(reverse["a_feature"], ids_a)
+    np.testing.assert_array_equal(reverse["b_best"], ids_b[best_r])
+    np.testing.assert_allclose(reverse["r_best"], corr[np.arange(len(ids_a)), best_r], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(reverse["b_second"], ids_b[second_r])
+    np.testing.assert_allclose(reverse["r_second"], corr[np.arange(len(ids_a)), second_r], rtol=0, atol=1e-6)
+
+    np.testing.assert_array_equal(pairs["mutual"], best_r[best] == np.arange(len(ids_b)))
+    counts = np.bincount(pairs["a_partner"], minlength=f_a)
+    np.testing.assert_array_equal(pairs["multiplicity"], counts[pairs["a_partner"]])
+    assert not pairs.isna().any().any() and not reverse.isna().any().any()
 
 
-def test_features_that_never_cofire_have_negative_correlation():
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_features_that_never_cofire_have_negative_correlation(method):
     a = sp.csr_matrix(np.array([[1.0], [0.0], [0.0], [0.0]], dtype=np.float32))
     b = sp.csr_matrix(np.array([[0.0], [1.0], [0.0], [0.0]], dtype=np.float32))
-    result = pair_features(a, b)
+    result = run(method, a, b, prefix=256)
     assert result.pairs["r"].iloc[0] == pytest.approx(-1 / 3)
 
 
-def test_ties_go_to_the_lowest_index():
-    column = np.array([[1.0], [0.0], [2.0], [0.0]], dtype=np.float32)
-    a = sp.csr_matrix(np.hstack([column * 0, column, column * 3]))  # feature 0 dead, 1 and 2 tie
-    b = sp.csr_matrix(column)
-    result = pair_features(a, b)
-    assert result.pairs["a_partner"].tolist() == [1]
-    assert result.pairs["r"].iloc[0] == pytest.approx(1.0)
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_ties_go_to_the_lowest_index(method):
+    column = np.array([[1.0], [0.0], [2.0], [0.0], [0.0]], dtype=np.float32)
+    other = np.array([[0.0], [0.0], [0.0], [1.0], [0.0]], dtype=np.float32)
+    # A: 0 dead; 1, 2 identical (tie at r = 1, co-firing); 3, 4 identical and never co-firing with B's feature
+    a = sp.csr_matrix(np.hstack([column * 0, column, column, other, other]))
+    lonely = np.array([[0.0], [0.0], [0.0], [0.0], [1.0]], dtype=np.float32)  # co-fires with no A feature
+    b = sp.csr_matrix(np.hstack([column, lonely]))
+    result = run(method, a, b, prefix=2)
+    pairs = result.pairs.set_index("b_feature")
+    assert (pairs.loc[0, "a_partner"], pairs.loc[0, "a_second"]) == (1, 2)
+    assert pairs.loc[0, "r"] == pytest.approx(1.0) and pairs.loc[0, "r_second"] == pytest.approx(1.0)
+    assert (pairs.loc[1, "a_partner"], pairs.loc[1, "a_second"]) == (3, 4)  # smallest mean/sd: -0.5 * 0.5 each
+    assert pairs.loc[1, "r"] == pytest.approx(-0.25) and pairs.loc[1, "r_second"] == pytest.approx(-0.25)
 
 
 def test_all_dead_is_a_clear_error():
     a = sp.csr_matrix((5, 3), dtype=np.float32)
     b = sp.csr_matrix(np.eye(5, 3, dtype=np.float32))
     with pytest.raises(ValueError, match="every feature of one SAE is dead"):
-        pair_features(a, b)
+        pair_sparse(a, b)
+
+
+def test_sparse_pairing_refuses_negative_codes():
+    a = sp.csr_matrix(np.array([[1.0], [-1.0]], dtype=np.float32))
+    with pytest.raises(ValueError, match="non-negative codes.*pairing.method: dense"):
+        pair_sparse(a, a)

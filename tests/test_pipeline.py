@@ -36,6 +36,12 @@ TINY = {
             "sae_training": {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32},
         },
         "extract": {"chunk_windows": 32, "hook_check_windows": 32},
+        "filters": {
+            "min_correlation": 0.1,
+            "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},
+            "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05},
+        },
+        "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
         "nulls": {"permutations": 50},
     },
 }
@@ -86,10 +92,10 @@ def test_dvc_repro_builds_the_paper_from_pipeline_numbers(tmp_path, experiment):
 
     pdf = project / "paper" / "main.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    text = text.replace("-\n", "")
+    text = " ".join(text.replace("-\n", "").split())
     numbers = macro_values((project / "paper/generated/numbers.tex").read_text())
     assert len(numbers) >= 20
-    missing = {key: value for key, value in numbers.items() if value not in text}
+    missing = {key: value for key, value in numbers.items() if " ".join(value.split()) not in text}
     assert not missing, f"numbers absent from the PDF: {missing}"
     assert numbers["permutations"] == "50" and numbers["experiment"] == experiment
     if experiment == "synthetic":

@@ -7,10 +7,10 @@ import yaml
 
 from universality.extract import encode
 from universality.nulls import compare
-from universality.pairing import pair_features
+from universality.pairing import pair_sparse
 from universality.params import parse_params
 from universality.saes import train_planted_sae
-from universality.subsets import correlation_filter, one_to_one
+from universality.subsets import one_to_one
 from universality.synthetic import (
     firing_probabilities,
     planted_labels,
@@ -35,9 +35,9 @@ def run_planted(params_dict, geometry_noise):
         codes[name], _ = encode(sae, model.activations(latents), 4096, desc=name)
         decoders[name] = sae.W_dec.detach().numpy()
         labels[name] = planted_labels(decoders[name], model)
-    pairing = pair_features(codes["a"], codes["b"])
-    kept, _ = correlation_filter(pairing.pairs, params.subsets.min_correlation)
-    pairs = one_to_one(kept).pairs
+    pairs = pair_sparse(codes["a"], codes["b"]).pairs
+    kept = pairs[pairs["r"] > params.filters.min_correlation]
+    pairs = one_to_one(kept, "unique_partner").pairs
     a, b = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
     recovery = planted_recovery(labels["a"][a], labels["b"][b], syn.n_shared)
     scores = compare(decoders["a"][a], decoders["b"][b], params.similarity.svcca_variance, 200, seed=0)

@@ -1,4 +1,4 @@
-from universality.report import _dead_feature_macros, bucket_table, fmt, fmt_p, one_to_one_table
+from universality.report import _dead_feature_macros, bucket_table, filter_table, fmt, fmt_p, hub_table, latex_text, one_to_one_table
 
 
 def record(**overrides):
@@ -35,3 +35,20 @@ def test_dead_features_count_each_layer_once_across_layer_pairs():
         for lb in range(3)
     ]
     assert _dead_feature_macros(summaries) == {"dead-a": "21", "features-a": "128", "dead-b": "303", "features-b": "288"}
+
+
+def test_filter_table_shows_removals_in_order_and_off_filters():
+    filters = {"pairs": 700, "kept": 80, "correlation": {"enabled": True, "removed": 600}, "non_concept": {"enabled": True, "removed": 20},
+               "held_out": {"enabled": False, "removed": 0}}  # fmt: skip
+    rules = {"unique_partner": {"n": 30}, "mutual_nn": {"n": 40}, "assignment": {"n": 60}, "paper_first_occurrence": {"n": 55}}
+    table = filter_table({"L0_L1": {"layer_a": 0, "layer_b": 1, "filters": filters, "one_to_one": rules}})
+    assert "0 / 1 & 700 & 600 & 20 & off & 80 & 30 & 40 & 60 & 55 \\\\" in table
+
+
+def test_latex_text_escapes_specials_and_non_ascii():
+    assert latex_text("50% of $x_1 & {y}\u00e9\n z") == "50\\% of \\$x\\_1 \\& \\{y\\}? z"
+
+
+def test_hub_table_marks_the_activating_token():
+    hubs = {"L1_L2": [{"a_feature": 7, "multiplicity": 19, "mean_r": 0.4, "contexts": ["a kind of[[ tree]] that"]}]}
+    assert "1 / 2 & 7 & 19 & 0.40 & a kind of\\textbf{[ tree]} that \\\\" in hub_table(hubs, per_layer_pair=3)

@@ -160,16 +160,56 @@ class Extract:
 
 @dataclass(frozen=True)
 class Pairing:
-    chunk_size: int
+    """Exact max-correlation pairing: `sparse` (co-activations, CPU) or `dense` (z-scored matmul)."""
+
+    method: Literal["sparse", "dense"]
+    chunk_size: int  # query features per sparse block, or B features per dense block
+    prefix: int  # smallest-mean/sd keys each query is checked against for never co-firing partners
+    token_chunk: int  # tokens per dense matmul chunk
+    device: str  # dense method: auto (CUDA when present), cpu, cuda, cuda:N
+
+
+@dataclass(frozen=True)
+class NonConcept:
+    """Drop pairs whose features fire mostly on excluded token classes, or whose top tokens do not overlap."""
+
+    enabled: bool
+    top_k: int
+    token_classes: list[Literal["special", "whitespace", "punctuation", "digits"]]
+    max_share: float
+    min_overlap: int
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Re-estimate each matched r on held-out windows that the pairing does not see."""
+
+    enabled: bool
+    fraction: float
+    min_correlation: float
+
+
+@dataclass(frozen=True)
+class Filters:
+    min_correlation: float | None  # keep pairs with r > this (null: no threshold)
+    non_concept: NonConcept
+    held_out: HeldOut
 
 
 @dataclass(frozen=True)
 class Subsets:
-    """Which pairs are compared: correlation filter and multiplicity buckets."""
+    """Which pairs are compared: the main body's 1-1 rule and the multiplicity buckets."""
 
-    min_correlation: float
+    one_to_one: Literal["unique_partner", "mutual_nn", "assignment", "paper_first_occurrence"]
     cumulative: list[int]
     ranges: list[tuple[int, int | None]]
+
+
+@dataclass(frozen=True)
+class Hubs:
+    count: int  # most-mapped A features listed per layer pair
+    contexts: int  # top-activating contexts shown per hub
+    context_tokens: int  # tokens of context before the activating token
 
 
 @dataclass(frozen=True)
@@ -193,7 +233,9 @@ class Params:
     gemma: Hub
     extract: Extract
     pairing: Pairing
+    filters: Filters
     subsets: Subsets
+    hubs: Hubs
     similarity: Similarity
     nulls: Nulls
 
@@ -314,6 +356,12 @@ def _check_values(params: Params) -> None:
         raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
     if params.nulls.permutations < 1:
         raise ParamsError("params.yaml: nulls.permutations must be at least 1")
+    if params.pairing.chunk_size < 1 or params.pairing.prefix < 1 or params.pairing.token_chunk < 1:
+        raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix and pairing.token_chunk must be at least 1")
+    if not 0.0 < params.filters.held_out.fraction < 1.0:
+        raise ParamsError(f"params.yaml: filters.held_out.fraction must lie in (0, 1), got {params.filters.held_out.fraction}")
+    if not 0.0 < params.filters.non_concept.max_share <= 1.0:
+        raise ParamsError(f"params.yaml: filters.non_concept.max_share must lie in (0, 1], got {params.filters.non_concept.max_share}")
     for i, (lo, hi) in enumerate(params.subsets.ranges):
         if lo < 1 or (hi is not None and hi < lo):
             raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")

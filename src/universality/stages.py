@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +19,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from universality import io, report, figures
+from universality.contexts import context_text, token_classes, top_activations, vocabulary_table
 from universality.corpus import read_wordnet
 from universality.extract import check_hooks, clear_scratch, encode, extract_model, library_versions, resolve_device
 from universality.hub import hub_call
 from universality.models import language_model_loss, load_hub_model, load_toy_model, save_toy_model, toy_config, train_toy_model
 from universality.nulls import compare
-from universality.pairing import pair_features
+from universality.filters import FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, removal_report
+from universality.pairing import Pairing, candidate_edges, pair_dense, pair_sparse
 from universality.params import Params
 from universality.saes import load_pretrained_sae, load_sae, save_sae, train_lm_sae, train_planted_sae
 from universality.store import ActivationCache, cache_path, load_cache, save_cache
-from universality.subsets import correlation_filter, cumulative_buckets, one_to_one, range_buckets
+from universality.subsets import ONE_TO_ONE_RULES, collapse_stats, cumulative_buckets, hubs, one_to_one, range_buckets
 from universality.synthetic import (
     PlantedModel,
     firing_probabilities,
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 TOKENS = Path("data/tokens/tokens.safetensors")
 TOKENIZER = Path("data/tokens/tokenizer.json")
 DOCUMENTS = Path("data/tokens/documents.parquet")
+VOCABULARY = Path("data/tokens/vocabulary.parquet")
 MODELS = Path("data/models")
 LM_METRICS = Path("results/models/lm.json")
 SAES = Path("data/saes")
@@ -69,6 +73,7 @@ PAPER_SOURCE = Path("paper/main.tex")
 PAPER_PDF = Path("paper/main.pdf")
 LATEX_BUILD = Path("build")
 EXTRACT_BATCH = 4096
+HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; results/pair/hubs.json holds params.hubs.count
 
 
 def layer_pair_key(layer_a: int, layer_b: int) -> str:
@@ -101,6 +106,8 @@ def _toy_tokens(params: Params) -> None:
     ids = tokenize_documents(documents["text"].tolist(), lambda texts: [e.ids for e in tokenizer.encode_batch(texts)])
     windows, owners = pack_documents(ids, corpus.context_length, tokenizer.token_to_id(BOS), tokenizer.token_to_id(PAD))
     token_set = TokenSet(windows, owners, split_windows(len(windows), corpus.analysis_windows, params.seed))
+    texts = [tokenizer.decode([i], skip_special_tokens=False) for i in range(tokenizer.get_vocab_size())]
+    io.write_parquet(VOCABULARY, vocabulary_table(texts, {tokenizer.token_to_id(BOS), tokenizer.token_to_id(PAD)}))
     _save_token_set(params, token_set, documents, {
         "vocab_size": str(tokenizer.get_vocab_size()), "bos_id": str(tokenizer.token_to_id(BOS)), "pad_id": str(tokenizer.token_to_id(PAD)),
     })  # fmt: skip
@@ -121,6 +128,8 @@ def _hub_tokens(params: Params) -> None:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
     windows, owners = pack_documents(ids, hub.tokens.context_length, bos, pad)
     token_set = TokenSet(windows, owners, np.ones(len(windows), dtype=bool))
+    vocabulary = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+    io.write_parquet(VOCABULARY, vocabulary_table(vocabulary, set(tokenizer.all_special_ids) | {bos, pad}))
     documents = pd.DataFrame({"text": texts})
     _save_token_set(params, token_set, documents, {"vocab_size": str(len(tokenizer)), "bos_id": str(bos), "pad_id": str(pad), "tokenizer": official})
 
@@ -360,46 +369,143 @@ def _load_pair_caches(params: Params, layer_a: int, layer_b: int) -> tuple[Activ
     return cache_a, cache_b
 
 
+@dataclass(frozen=True)
+class TokenText:
+    """Text side of the counted tokens: their ids, (window, offset) positions, the windows, the vocabulary."""
+
+    token_ids: np.ndarray
+    positions: np.ndarray
+    windows: np.ndarray
+    vocabulary: pd.DataFrame
+
+
+def _token_text(params: Params) -> TokenText | None:
+    """None for `synthetic`, whose tokens are planted latents without text."""
+    if params.experiment == "synthetic":
+        return None
+    windows, mask = load_token_set(TOKENS).analysis_windows()
+    return TokenText(windows[mask], np.argwhere(mask), windows, io.read_parquet(VOCABULARY))
+
+
+def _held_out_tokens(params: Params, text: TokenText | None, n_tokens: int) -> np.ndarray:
+    """Counted tokens held out from pairing: whole windows (or single synthetic tokens), seeded."""
+    held = params.filters.held_out
+    if not held.enabled:
+        return np.zeros(n_tokens, dtype=bool)
+    groups = text.positions[:, 0] if text is not None else np.arange(n_tokens)
+    return held_out_groups(groups, held.fraction, params.seed)
+
+
+def _run_pairing(params: Params, codes_a: sp.csr_matrix, codes_b: sp.csr_matrix) -> Pairing:
+    settings = params.pairing
+    if settings.method == "sparse":
+        return pair_sparse(codes_a, codes_b, chunk_size=settings.chunk_size, prefix=settings.prefix)
+    device = resolve_device(settings.device)
+    return pair_dense(codes_a, codes_b, chunk_size=settings.chunk_size, token_chunk=settings.token_chunk, device=device)
+
+
+def _filter_settings(params: Params, text: TokenText | None, codes_a, codes_b) -> FilterSettings:
+    settings = params.filters
+    tokens = None
+    if settings.non_concept.enabled and text is not None:
+        nc = settings.non_concept
+        excluded = token_classes(text.vocabulary)[nc.token_classes].any(axis=1).to_numpy()
+        tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes in (codes_a, codes_b))
+    elif settings.non_concept.enabled:
+        log.info("non-concept filter skipped: %s tokens have no text", params.experiment)
+    held_min = settings.held_out.min_correlation if settings.held_out.enabled else None
+    return FilterSettings(settings.min_correlation, tokens, settings.non_concept.min_overlap, held_min)
+
+
+def _hub_records(params: Params, pairs: pd.DataFrame, codes_a: sp.csr_matrix, text: TokenText | None) -> list[dict]:
+    """The most-mapped A features with their top-activating contexts (none for synthetic tokens)."""
+    settings = params.hubs
+    table = hubs(pairs, settings.count)
+    top_rows = top_activations(codes_a[:, table["a_feature"].to_numpy()], settings.contexts)
+    records = []
+    for row, hub in zip(top_rows, table.itertuples()):
+        record = {"a_feature": int(hub.a_feature), "multiplicity": int(hub.multiplicity), "mean_r": float(hub.mean_r)}
+        if text is not None:
+            record["contexts"] = [
+                context_text(text.windows, text.positions, token, text.vocabulary, settings.context_tokens) for token in row if token >= 0
+            ]
+        records.append(record)
+    return records
+
+
 def pair(params: Params) -> None:
-    """Max-correlation pairing for every layer pair."""
-    summary = {}
+    """Max-correlation pairing of every layer pair, then its filters, 1-1 rules and hubs."""
+    text = _token_text(params)
+    summary, hub_tables = {}, {}
     for layer_a, layer_b in params.layer_pairs():
         cache_a, cache_b = _load_pair_caches(params, layer_a, layer_b)
-        log.info("pairing layer pair A L%d - B L%d", layer_a, layer_b)
-        result = pair_features(cache_a.codes, cache_b.codes, chunk_size=params.pairing.chunk_size)
         key = layer_pair_key(layer_a, layer_b)
-        io.write_parquet(PAIR / f"pairs_{key}.parquet", result.pairs)
+        held = _held_out_tokens(params, text, cache_a.codes.shape[0])
+        codes_a, codes_b = cache_a.codes[~held], cache_b.codes[~held]
+        log.info("pairing layer pair A L%d - B L%d on %d tokens (%s)", layer_a, layer_b, codes_a.shape[0], params.pairing.method)
+        result = _run_pairing(params, codes_a, codes_b)
+        settings = _filter_settings(params, text, codes_a, codes_b)
+
+        pairs = result.pairs
+        candidates = candidate_edges(result)
+        if settings.held_out_min_correlation is not None:
+            held_a, held_b = cache_a.codes[held], cache_b.codes[held]
+            pairs["r_held_out"] = edge_correlations(held_a, held_b, pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy())
+            candidates["r_held_out"] = edge_correlations(held_a, held_b, candidates["a"].to_numpy(), candidates["b"].to_numpy())
+        flags = filter_flags(pairs.rename(columns={"a_partner": "a", "b_feature": "b"}), settings)
+        pairs = pd.concat([pairs, flags], axis=1)
+        candidates["kept"] = filter_flags(candidates, settings)["kept"]
+        filters = removal_report(flags, settings)
+        log.info("filters on L%d-L%d: %s", layer_a, layer_b, {name: filters[name]["removed"] for name in FILTERS})
+
+        io.write_parquet(PAIR / f"pairs_{key}.parquet", pairs)
         io.write_parquet(PAIR / f"reverse_{key}.parquet", result.reverse)
-        unique = result.pairs["multiplicity"] == 1
+        io.write_parquet(PAIR / f"candidates_{key}.parquet", candidates)
+        kept = pairs[pairs["kept"]]
+        live_a, live_b = len(result.reverse), len(pairs)
+        rules = {}
+        for rule in ONE_TO_ONE_RULES:
+            subset = one_to_one(kept, rule, candidates[candidates["kept"]])
+            rules[rule] = {"n": len(subset.pairs)} | collapse_stats(subset.pairs, live_a, live_b)
         summary[key] = {
             "layer_a": layer_a,
             "layer_b": layer_b,
             "n_tokens": int(cache_a.codes.shape[0]),
+            "n_tokens_pairing": int(codes_a.shape[0]),
             "n_features_a": result.n_features_a,
             "n_features_b": result.n_features_b,
             "dead_a": result.dead_a,
             "dead_b": result.dead_b,
-            "live_b": len(result.pairs),
-            "distinct_partners": int(result.pairs["a_partner"].nunique()),
-            "unique_partner_share": float(unique.mean()),
-            "mutual_share": float(result.pairs["mutual"].mean()),
-            "max_multiplicity": int(result.pairs["multiplicity"].max()),
+            "live_a": live_a,
+            "live_b": live_b,
+            "distinct_partners": int(pairs["a_partner"].nunique()),
+            "unique_partner_share": float((pairs["multiplicity"] == 1).mean()),
+            "mutual_share": float(pairs["mutual"].mean()),
+            "max_multiplicity": int(pairs["multiplicity"].max()),
+            "filters": filters,
+            "one_to_one": rules,
+            "collapse_all_kept": collapse_stats(kept, live_a, live_b),
         }
+        hub_tables[key] = _hub_records(params, pairs, codes_a, text)
     io.write_json(PAIR / "summary.json", summary)
+    io.write_json(PAIR / "hubs.json", hub_tables)
 
 
 # --- scoring subsets ------------------------------------------------------------------------
 
 
 def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.DataFrame]]:
-    """Score every subset of every layer pair; return result records and null-score frames."""
+    """Score every subset of the filtered pairs of every layer pair; return result records and null-score frames."""
     records, nulls = [], []
+    summary = io.read_json(PAIR / "summary.json")
     for layer_a, layer_b in params.layer_pairs():
         cache_a, cache_b = _load_pair_caches(params, layer_a, layer_b)
-        pairs = io.read_parquet(PAIR / f"pairs_{layer_pair_key(layer_a, layer_b)}.parquet")
-        kept, removed = correlation_filter(pairs, params.subsets.min_correlation)
+        key = layer_pair_key(layer_a, layer_b)
+        pairs = io.read_parquet(PAIR / f"pairs_{key}.parquet")
+        candidates = io.read_parquet(PAIR / f"candidates_{key}.parquet")
+        kept = pairs[pairs["kept"]]
         labels = _planted_feature_labels(params, cache_a, cache_b) if params.experiment == "synthetic" else None
-        for index, subset in enumerate(subset_builder(kept)):
+        for index, subset in enumerate(subset_builder(kept, candidates[candidates["kept"]])):
             X = cache_a.W_dec[subset.pairs["a_partner"].to_numpy()]
             Y = cache_b.W_dec[subset.pairs["b_feature"].to_numpy()]
             log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
@@ -412,8 +518,9 @@ def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.
                 "label": subset.label,
                 "kind": subset.kind,
                 "pairs_before_filter": len(pairs),
-                "removed_by_correlation_filter": removed,
+                "removed_by_filters": len(pairs) - len(kept),
                 "distinct_a": int(subset.pairs["a_partner"].nunique()),
+                "collapse": collapse_stats(subset.pairs, summary[key]["live_a"], summary[key]["live_b"]),
             } | scores
             if labels is not None:
                 label_a = labels[0][subset.pairs["a_partner"].to_numpy()]
@@ -438,8 +545,8 @@ def _write_scored(directory: Path, records: list[dict], nulls: list[pd.DataFrame
 
 
 def main_one_to_one(params: Params) -> None:
-    """Main body: the 1-1 pairs of every layer pair, with row-shuffle nulls."""
-    records, nulls = _score_subsets(params, lambda kept: [one_to_one(kept)])
+    """Main body: the 1-1 pairs (rule `subsets.one_to_one`) of every layer pair, with row-shuffle nulls."""
+    records, nulls = _score_subsets(params, lambda kept, candidates: [one_to_one(kept, params.subsets.one_to_one, candidates)])
     _write_scored(MAIN, records, nulls)
     io.write_json(MAIN / "metrics.json", report.headline_metrics(records))
 
@@ -447,7 +554,7 @@ def main_one_to_one(params: Params) -> None:
 def appendix_buckets(params: Params) -> None:
     """Appendix: cumulative and range multiplicity buckets of every layer pair."""
 
-    def buckets(kept: pd.DataFrame):
+    def buckets(kept: pd.DataFrame, _candidates: pd.DataFrame):
         return cumulative_buckets(kept, params.subsets.cumulative) + range_buckets(kept, params.subsets.ranges)
 
     records, nulls = _score_subsets(params, buckets)
@@ -466,6 +573,8 @@ def render(params: Params) -> None:
     lm_metrics = io.read_json(LM_METRICS)
     io.write_text(GENERATED / "main" / "one_to_one.tex", report.one_to_one_table(main_records))
     io.write_text(GENERATED / "appendix" / "buckets.tex", report.bucket_table(bucket_records))
+    io.write_text(GENERATED / "appendix" / "filters.tex", report.filter_table(pair_summary))
+    io.write_text(GENERATED / "appendix" / "hubs.tex", report.hub_table(io.read_json(PAIR / "hubs.json"), HUBS_PER_LAYER_PAIR))
     io.write_text(GENERATED / "numbers.tex", report.numbers_tex(params, main_records, bucket_records, pair_summary, quality, lm_metrics))
     null_scores = io.read_parquet(MAIN / "null_scores.parquet")
     figures.one_to_one_nulls(main_records, null_scores, FIGURES / "one_to_one_nulls.pdf")
