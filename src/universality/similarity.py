@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,72 @@ def rsa(X: np.ndarray, Y: np.ndarray) -> float:
     if len(X) != len(Y):
         raise ValueError(f"RSA needs paired rows: X has {len(X)}, Y has {len(Y)}")
     return pearson(upper_triangle(cosine_similarity_matrix(X)), upper_triangle(cosine_similarity_matrix(Y)))
+
+
+def principal_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left singular vectors and singular values of the column-centred rows (float64, rank-trimmed)."""
+    centred = np.asarray(X, dtype=np.float64)
+    centred = centred - centred.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    rank = int((s > s[0] * 1e-12).sum()) if s.size and s[0] > 0 else 0
+    if rank == 0:
+        raise ValueError("similarity needs rows that are not all identical")
+    return u[:, :rank], s[:rank]
+
+
+def cca(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """All canonical correlations of the two full-rank row spaces (float64)."""
+    return canonical_correlations(principal_basis(X)[0], principal_basis(Y)[0])
+
+
+def pc1_corr(X: np.ndarray, Y: np.ndarray) -> float:
+    """|Pearson r| of the first principal-component scores: the quantity the paper published as SVCCA."""
+    return float(abs(principal_basis(X)[0][:, 0] @ principal_basis(Y)[0][:, 0]))
+
+
+def rsa_paper(X: np.ndarray, Y: np.ndarray) -> float:
+    """The paper's RSA: rows centred, cosine similarity matrices, Spearman r of the upper triangles."""
+    if len(X) != len(Y):
+        raise ValueError(f"RSA needs paired rows: X has {len(X)}, Y has {len(Y)}")
+    centred = [np.asarray(Z, dtype=np.float64) - np.asarray(Z, dtype=np.float64).mean(axis=1, keepdims=True) for Z in (X, Y)]
+    triangles = [rankdata(upper_triangle(cosine_similarity_matrix(Z))) for Z in centred]
+    return pearson(*triangles)
+
+
+def linear_cka(X: np.ndarray, Y: np.ndarray, debiased: bool = False) -> float:
+    """Linear CKA; `debiased` uses the unbiased HSIC estimator (needs n >= 4)."""
+    if len(X) != len(Y):
+        raise ValueError(f"CKA needs paired rows: X has {len(X)}, Y has {len(Y)}")
+    K, L = (np.asarray(Z, dtype=np.float64) @ np.asarray(Z, dtype=np.float64).T for Z in (X, Y))
+    hsic = unbiased_hsic if debiased else _biased_hsic
+    denominator = np.sqrt(hsic(K, K) * hsic(L, L))
+    return float(hsic(K, L) / denominator) if denominator > 0 else 0.0
+
+
+def _biased_hsic(K: np.ndarray, L: np.ndarray) -> float:
+    centre = np.eye(len(K)) - 1.0 / len(K)
+    return float(np.sum((centre @ K @ centre) * L))
+
+
+def unbiased_hsic(K: np.ndarray, L: np.ndarray) -> float:
+    n = len(K)
+    if n < 4:
+        raise ValueError(f"debiased CKA needs at least 4 rows, got {n}")
+    K, L = K - np.diag(np.diag(K)), L - np.diag(np.diag(L))
+    ones_k, ones_l = K.sum(axis=0), L.sum(axis=0)
+    value = np.sum(K * L) + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2)) - 2.0 * (ones_k @ ones_l) / (n - 2)
+    return float(value / (n * (n - 3)))
+
+
+def procrustes(X: np.ndarray, Y: np.ndarray) -> float:
+    """Orthogonal Procrustes similarity in [0, 1]: columns centred, the narrower side zero-padded,
+    both scaled to unit Frobenius norm; the nuclear norm of X^T Y (1 - half the squared distance)."""
+    if len(X) != len(Y):
+        raise ValueError(f"Procrustes needs paired rows: X has {len(X)}, Y has {len(Y)}")
+    width = max(X.shape[1], Y.shape[1])
+    padded = []
+    for Z in (X, Y):
+        Z = np.asarray(Z, dtype=np.float64)
+        Z = np.pad(Z - Z.mean(axis=0), ((0, 0), (0, width - Z.shape[1])))
+        padded.append(Z / np.linalg.norm(Z))
+    return float(np.linalg.svd(padded[0].T @ padded[1], compute_uv=False).sum())
