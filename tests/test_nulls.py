@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from universality.nulls import compare, p_value, rsa_row_shuffle, svcca_row_shuffle
-from universality.similarity import rsa, svcca
+from universality.nulls import NULLS, NullSettings, add_q_values, compare, group_permutation, p_value
+from universality.permutations import METRICS
+
+SETTINGS = NullSettings(permutations=200, size_matched_draws=40, ci_draws=40, ci_fraction=0.8, ci_level=0.95)
+
+
+def run(X, Y, groups=None, pools=None, seed=0, settings=SETTINGS):
+    groups = np.arange(len(X)) if groups is None else groups
+    rng = np.random.default_rng(99)
+    pool_a, pool_b = pools if pools is not None else (rng.standard_normal((400, X.shape[1])), rng.standard_normal((400, Y.shape[1])))
+    return compare(X, Y, groups, pool_a, pool_b, 0.99, settings, seed)
 
 
 def test_p_value_is_never_zero_and_counts_ties():
@@ -12,22 +21,16 @@ def test_p_value_is_never_zero_and_counts_ties():
     assert p_value(0.0, null) == pytest.approx(1.0)
 
 
-def test_svcca_shortcut_null_equals_recomputing_on_shuffled_rows():
+def test_group_permutation_moves_whole_groups_onto_groups_of_the_same_size():
+    groups = np.array([5, 5, 5, 1, 2, 2, 3, 3, 3, 4, 7])
     rng = np.random.default_rng(0)
-    X, Y = rng.standard_normal((40, 6)), rng.standard_normal((40, 8))
-    fast = svcca_row_shuffle(X, Y, 0.99, 5, np.random.default_rng(1))
-    replay = np.random.default_rng(1)
-    slow = [svcca(X, Y[replay.permutation(40)], 0.99).score for _ in range(5)]
-    np.testing.assert_allclose(fast, slow, atol=1e-12)
-
-
-def test_rsa_null_equals_recomputing_on_shuffled_rows():
-    rng = np.random.default_rng(2)
-    X, Y = rng.standard_normal((30, 5)), rng.standard_normal((30, 7))
-    fast = rsa_row_shuffle(X, Y, 4, np.random.default_rng(3))
-    replay = np.random.default_rng(3)
-    slow = [rsa(X, Y[replay.permutation(30)]) for _ in range(4)]
-    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    for _ in range(20):
+        perm = group_permutation(groups, rng)
+        assert sorted(perm) == list(range(len(groups)))
+        for g in np.unique(groups):
+            rows = np.flatnonzero(groups == g)
+            targets = groups[perm[rows]]
+            assert len(set(targets)) == 1 and (groups == targets[0]).sum() == len(rows)
 
 
 def test_related_rows_are_significant_and_independent_rows_are_not():
@@ -35,31 +38,59 @@ def test_related_rows_are_significant_and_independent_rows_are_not():
     X = rng.standard_normal((150, 10))
     related = X @ rng.standard_normal((10, 14)) + 0.1 * rng.standard_normal((150, 14))
     independent = rng.standard_normal((150, 14))
-    hit = compare(X, related, 0.99, 200, seed=0)
-    miss = compare(X, independent, 0.99, 200, seed=0)
-    assert hit["svcca"]["p"] == pytest.approx(1 / 201) and hit["rsa"]["p"] == pytest.approx(1 / 201)
-    assert miss["svcca"]["p"] > 0.01 and miss["rsa"]["p"] > 0.01
+    hit, miss = run(X, related), run(X, independent)
+    for metric in ("svcca", "rsa", "cka", "procrustes"):
+        assert all(hit[metric][null]["p"] == pytest.approx(1 / 201 if null != "size_matched" else 1 / 41) for null in NULLS), metric
+        assert miss[metric]["row_shuffle"]["p"] > 0.01, metric
+    assert hit["svcca"]["row_shuffle"]["effect"] > 0.5
 
 
-def test_small_n_inflates_svcca_and_its_null_shows_it():
+def test_small_n_inflates_svcca_and_the_size_matched_null_shows_it():
     rng = np.random.default_rng(5)
     X, Y = rng.standard_normal((20, 16)), rng.standard_normal((20, 16))
-    result = compare(X, Y, 0.99, 200, seed=1)
+    result = run(X, Y)
     assert result["svcca"]["observed"] > 0.5  # far above 0 although X and Y are independent
-    assert result["svcca"]["null_mean"] > 0.5
-    assert result["svcca"]["p"] > 0.01
+    assert result["svcca"]["size_matched"]["null_mean"] > 0.5
+    assert result["svcca"]["size_matched"]["p"] > 0.01
 
 
-def test_identical_seeds_give_identical_results_and_too_few_pairs_give_no_score():
+def test_duplicated_rows_fake_significance_under_the_row_shuffle_only():
     rng = np.random.default_rng(6)
+    groups = np.repeat(np.arange(12), 8)  # 12 A features, each the partner of 8 B features
+    X = rng.standard_normal((12, 10))[groups]  # duplicated A rows
+    Y = rng.standard_normal((12, 14))[groups] + 0.3 * rng.standard_normal((96, 14))  # B clusters unrelated to A's geometry
+    result = run(X, Y, groups=groups)
+    assert result["rsa"]["row_shuffle"]["p"] < 0.01
+    assert result["rsa"]["group"]["p"] > 0.05
+
+
+def test_confidence_interval_holds_the_observed_score():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((120, 8))
+    Y = X @ rng.standard_normal((8, 9)) + rng.standard_normal((120, 9))
+    result = run(X, Y)
+    for metric in METRICS:
+        low, high = result[metric]["ci"]
+        assert low <= result[metric]["observed"] <= high, metric
+
+
+def test_identical_seeds_give_identical_results_and_small_sets_get_a_status():
+    rng = np.random.default_rng(8)
     X, Y = rng.standard_normal((25, 4)), rng.standard_normal((25, 5))
-    first, second = compare(X, Y, 0.99, 50, seed=[1, 2]), compare(X, Y, 0.99, 50, seed=[1, 2])
-    np.testing.assert_array_equal(first["null_scores"]["svcca"], second["null_scores"]["svcca"])
-    assert compare(X[:2], Y[:2], 0.99, 50, seed=0) == {"n": 2, "status": "too few pairs"}
+    first, second = run(X, Y, seed=[1, 2]), run(X, Y, seed=[1, 2])
+    for null in NULLS:
+        for metric in METRICS:
+            np.testing.assert_array_equal(first["null_scores"][null][metric], second["null_scores"][null][metric])
+    assert run(X[:3], Y[:3]) == {"n": 3, "status": "too few pairs"}
+    same = np.repeat(X[:1], 5, axis=0)
+    assert run(same, Y[:5]) == {"n": 5, "status": "one distinct row"}
 
 
-def test_a_side_with_one_distinct_row_gets_a_status_not_a_crash():
-    rng = np.random.default_rng(0)
-    X = np.repeat(rng.standard_normal((1, 6)), 5, axis=0)  # one A feature, five B partners
-    Y = rng.standard_normal((5, 8))
-    assert compare(X, Y, 0.99, 50, seed=0) == {"n": 5, "status": "one distinct row"}
+def test_q_values_are_benjamini_hochberg_across_the_grid():
+    records = [{"status": "ok"} | {m: {null: {"p": p} for null in NULLS} for m in METRICS} for p in (0.001, 0.04)]
+    records.append({"status": "too few pairs"})
+    add_q_values(records)
+    qs = [r[m]["group"]["q"] for r in records[:2] for m in METRICS]
+    k = len(METRICS)
+    assert qs[:k] == pytest.approx([0.002] * k)  # 2k tests, the k smallest p = 0.001: q = 0.001 * 2k / k
+    assert qs[k:] == pytest.approx([0.04] * k)

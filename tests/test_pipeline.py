@@ -21,7 +21,7 @@ TINY = {
             "models": {"a": {"d_model": 16, "d_sae": 48, "k": 4}, "b": {"d_model": 24, "d_sae": 64, "k": 4}},
             "sae_training": {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003},
         },
-        "nulls": {"permutations": 50},
+        "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
     },
     "toy": {
         "experiment": "toy",
@@ -42,7 +42,7 @@ TINY = {
             "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05},
         },
         "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
-        "nulls": {"permutations": 50},
+        "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
     },
 }
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from universality.extract import encode
-from universality.nulls import compare
+from universality.nulls import NullSettings, compare
 from universality.pairing import pair_sparse
 from universality.params import parse_params
 from universality.saes import train_planted_sae
@@ -40,7 +40,8 @@ def run_planted(params_dict, geometry_noise):
     pairs = one_to_one(kept, "unique_partner").pairs
     a, b = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
     recovery = planted_recovery(labels["a"][a], labels["b"][b], syn.n_shared)
-    scores = compare(decoders["a"][a], decoders["b"][b], params.similarity.svcca_variance, 200, seed=0)
+    settings = NullSettings(permutations=200, size_matched_draws=20, ci_draws=20, ci_fraction=0.8, ci_level=0.95)
+    scores = compare(decoders["a"][a], decoders["b"][b], a, decoders["a"], decoders["b"], params.similarity.svcca_variance, settings, seed=0)
     return recovery, scores
 
 
@@ -70,8 +71,9 @@ def test_one_to_one_pairs_recover_the_planted_correspondence(related):
 def test_svcca_separates_linearly_related_from_unrelated_geometry(related, unrelated):
     _, hit = related
     _, miss = unrelated
-    assert hit["svcca"]["p"] < 0.01 and hit["svcca"]["z"] > 5
-    assert miss["svcca"]["p"] > 0.01 and miss["svcca"]["z"] < 3
+    hit_null, miss_null = hit["svcca"]["row_shuffle"], miss["svcca"]["row_shuffle"]
+    assert hit_null["p"] < 0.01 and hit_null["z"] > 5
+    assert miss_null["p"] > 0.01 and miss_null["z"] < 3
     # Few pairs in many dimensions inflate both raw scores; the null is what separates them.
-    assert hit["svcca"]["observed"] - hit["svcca"]["null_mean"] > 0.05
-    assert abs(miss["svcca"]["observed"] - miss["svcca"]["null_mean"]) < 0.02
+    assert hit["svcca"]["observed"] - hit_null["null_mean"] > 0.05
+    assert abs(miss["svcca"]["observed"] - miss_null["null_mean"]) < 0.02

@@ -5,8 +5,9 @@ def record(**overrides):
     base = {
         "layer_a": 1, "layer_b": 2, "subset": "one_to_one", "label": "$m = 1$", "kind": "range", "n": 40,
         "distinct_a": 40, "status": "ok",
-        "svcca": {"observed": 0.97123, "null_mean": 0.9, "null_sd": 0.007, "p": 0.000999, "k_x": 34, "k_y": 32},
-        "rsa": {"observed": 0.6, "null_mean": -0.0002, "null_sd": 0.036, "p": 0.5},
+        "svcca": {"observed": 0.97123, "k_x": 34, "k_y": 32, "row_shuffle": {"p": 0.000999}, "group": {"p": 0.002},
+                  "size_matched": {"null_mean": 0.9, "null_sd": 0.007, "p": 0.04}},
+        "rsa": {"observed": 0.6, "row_shuffle": {"p": 0.5}, "group": {"p": 0.6}, "size_matched": {"null_mean": -0.0002, "null_sd": 0.036, "p": 0.7}},
     }
     return base | overrides
 
@@ -18,7 +19,8 @@ def test_number_formatting_never_shows_negative_zero():
 
 def test_one_to_one_table_rows_hold_the_formatted_results():
     table = one_to_one_table([record()])
-    assert "1 / 2 & 40 & 0.971 & 34/32 & 0.900 $\\pm$ 0.007 & 1.0e-03 & 0.600 & 0.000 $\\pm$ 0.036 & 0.500 \\\\" in table
+    row = "1 / 2 & 40 & 0.971 & 34/32 & 0.900 $\\pm$ 0.007 & 1.0e-03 / 0.002 / 0.040 & 0.600 & 0.000 $\\pm$ 0.036 & 0.500 / 0.600 / 0.700 \\\\"
+    assert row in table
     assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1
 
 

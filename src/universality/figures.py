@@ -48,7 +48,8 @@ def one_to_one_nulls(records: list[dict[str, Any]], null_scores: pd.DataFrame, p
         for axis, metric, title in zip(axes, ("svcca", "rsa"), ("SVCCA", "RSA")):
             nulls = [
                 null_scores.loc[
-                    (null_scores["layer_a"] == r["layer_a"]) & (null_scores["layer_b"] == r["layer_b"]), metric
+                    (null_scores["layer_a"] == r["layer_a"]) & (null_scores["layer_b"] == r["layer_b"]) & (null_scores["null"] == "row_shuffle"),
+                    metric,
                 ].to_numpy()
                 for r in scored
             ]

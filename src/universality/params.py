@@ -219,8 +219,15 @@ class Similarity:
 
 @dataclass(frozen=True)
 class Nulls:
+    """Permutation nulls (row shuffle, group), size-matched random subsets, subsampling intervals."""
+
     permutations: int
+    size_matched_draws: int
+    ci_draws: int
+    ci_fraction: float  # share of groups (A partners) in each subsample
+    ci_level: float
     seed: int
+    device: str  # auto (CUDA when present), cpu, cuda
 
 
 @dataclass(frozen=True)
@@ -354,8 +361,11 @@ def _check_values(params: Params) -> None:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
     if not 0.0 < params.similarity.svcca_variance <= 1.0:
         raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
-    if params.nulls.permutations < 1:
-        raise ParamsError("params.yaml: nulls.permutations must be at least 1")
+    for name in ("permutations", "size_matched_draws", "ci_draws"):
+        if getattr(params.nulls, name) < 1:
+            raise ParamsError(f"params.yaml: nulls.{name} must be at least 1")
+    if not 0.0 < params.nulls.ci_fraction < 1.0 or not 0.0 < params.nulls.ci_level < 1.0:
+        raise ParamsError("params.yaml: nulls.ci_fraction and nulls.ci_level must lie in (0, 1)")
     if params.pairing.chunk_size < 1 or params.pairing.prefix < 1 or params.pairing.token_chunk < 1:
         raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix and pairing.token_chunk must be at least 1")
     if not 0.0 < params.filters.held_out.fraction < 1.0:

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from universality.similarity import cosine_similarity_matrix, kept_dimensions, pearson, unbiased_hsic, upper_triangle
+from universality.similarity import cosine_similarity_matrix, kept_dimensions, unbiased_hsic, upper_triangle
 
+_GATHER_BUDGET = 2**24  # similarity-matrix entries gathered at once for RSA
 METRICS = ("svcca", "pc1_corr", "rsa", "rsa_paper", "cka", "cka_debiased", "procrustes")
 
 
@@ -91,16 +92,33 @@ class PermutedScores:
                 out["procrustes"] = torch.linalg.svdvals(cross).sum(dim=1).cpu().numpy() / self.frobenius
         elif "svcca" in self.metrics:  # SVCCA alone: the smaller product U_x,k^T P U_y,k
             out["svcca"] = _mean_singular_values(torch.matmul(self.u_x.T, self.u_y[index]).double())
-        rows, cols = self.triangle
         if "pc1_corr" in self.metrics:
             out["pc1_corr"] = np.abs(self.pc1[1][permutations] @ self.pc1[0])
         if "rsa" in self.metrics:
-            out["rsa"] = np.array([pearson(self.rsa_x, self.rsa_y[p[rows], p[cols]]) for p in permutations])
+            out["rsa"] = self._triangle_correlations(self.rsa_x, self.rsa_y, permutations)
         if "rsa_paper" in self.metrics:
-            out["rsa_paper"] = np.array([pearson(self.rank_x, self.rank_y[p[rows], p[cols]]) for p in permutations])
+            out["rsa_paper"] = self._triangle_correlations(self.rank_x, self.rank_y, permutations)
         if "cka_debiased" in self.metrics:
-            out["cka_debiased"] = np.array([unbiased_hsic(self.gram_x, self.gram_y[np.ix_(p, p)]) for p in permutations]) / self.hsic_norm
+            out["cka_debiased"] = np.array([self._debiased_hsic(p) for p in permutations]) / self.hsic_norm
         return out
+
+
+    def _triangle_correlations(self, fixed: np.ndarray, matrix: np.ndarray, permutations: np.ndarray) -> np.ndarray:
+        """Pearson r of `fixed` (an upper triangle) with the upper triangle of P matrix P^T, per permutation."""
+        rows, cols = self.triangle
+        fixed = fixed - fixed.mean()
+        per_batch = max(1, _GATHER_BUDGET // len(rows))
+        out = []
+        for start in range(0, len(permutations), per_batch):
+            batch = permutations[start : start + per_batch]
+            permuted = matrix[batch[:, rows], batch[:, cols]]
+            permuted -= permuted.mean(axis=1, keepdims=True)
+            out.append(permuted @ fixed / (np.linalg.norm(permuted, axis=1) * np.linalg.norm(fixed)))
+        return np.concatenate(out)
+
+    def _debiased_hsic(self, permutation: np.ndarray) -> float:
+        """Unbiased HSIC of the Gram matrices K and P L P^T (Song et al., 2012), diagonals zeroed once."""
+        return unbiased_hsic(self.gram_x, self.gram_y[np.ix_(permutation, permutation)])
 
 
 def _mean_singular_values(matrices: torch.Tensor) -> np.ndarray:

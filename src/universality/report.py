@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from universality.filters import FILTERS
+from universality.nulls import NULLS
+from universality.permutations import METRICS
 from universality.params import Params
 from universality.subsets import ONE_TO_ONE_RULES
 
@@ -37,20 +39,17 @@ def _layers(record: dict[str, Any]) -> str:
     return f"{record['layer_a']} / {record['layer_b']}"
 
 
+def _p_triple(scores: dict[str, Any]) -> str:
+    return " / ".join(fmt_p(scores[null]["p"]) for null in NULLS)
+
+
 def _metric_cells(record: dict[str, Any]) -> list[str]:
     svcca, rsa = record["svcca"], record["rsa"]
-    return [
-        fmt(svcca["observed"]),
-        f"{svcca['k_x']}/{svcca['k_y']}",
-        f"{fmt(svcca['null_mean'])} $\\pm$ {fmt(svcca['null_sd'])}",
-        fmt_p(svcca["p"]),
-        fmt(rsa["observed"]),
-        f"{fmt(rsa['null_mean'])} $\\pm$ {fmt(rsa['null_sd'])}",
-        fmt_p(rsa["p"]),
-    ]
+    chance = [f"{fmt(m['size_matched']['null_mean'])} $\\pm$ {fmt(m['size_matched']['null_sd'])}" for m in (svcca, rsa)]
+    return [fmt(svcca["observed"]), f"{svcca['k_x']}/{svcca['k_y']}", chance[0], _p_triple(svcca), fmt(rsa["observed"]), chance[1], _p_triple(rsa)]
 
 
-_METRIC_HEADER = "SVCCA & $k_A/k_B$ & null & $p$ & RSA & null & $p$"
+_METRIC_HEADER = "SVCCA & $k_A/k_B$ & chance & $p$ (row / group / size) & RSA & chance & $p$ (row / group / size)"
 
 
 def _status_cells(record: dict[str, Any]) -> list[str]:
@@ -83,6 +82,30 @@ def bucket_table(records: list[dict[str, Any]]) -> str:
             lines.append("\\midrule\n")
             previous_kind = record["kind"]
         lines.append(_row([_layers(record), record["label"], str(record["n"]), str(record["distinct_a"]), *_status_cells(record)]))
+    lines.append("\\bottomrule\n\\end{tabular}\n")
+    return "".join(lines)
+
+
+METRIC_LABELS = {
+    "svcca": "SVCCA", "pc1_corr": "pc1\\_corr (paper's ``SVCCA'')", "rsa": "RSA (cosine, Pearson)",
+    "rsa_paper": "RSA (paper: centred, Spearman)", "cka": "CKA", "cka_debiased": "CKA (debiased)", "procrustes": "Procrustes",
+}  # fmt: skip
+
+
+def metric_table(records: list[dict[str, Any]]) -> str:
+    """Every metric of every scored record: observed, interval, chance-corrected effect, p per null, BH q (size-matched)."""
+    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrr}\n\\toprule\n"]
+    lines.append(_row(["Layers", "metric", "observed", "interval", "chance", "effect", "$p$ row / group / size", "$q$ size", "$n$"]))
+    for record in records:
+        if record["status"] != "ok":
+            continue
+        lines.append("\\midrule\n")
+        for metric in METRICS:
+            scores = record[metric]
+            interval = "--" if scores["ci"] is None else f"[{fmt(scores['ci'][0], 2)}, {fmt(scores['ci'][1], 2)}]"
+            size = scores["size_matched"]
+            lines.append(_row([_layers(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
+                               fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
@@ -138,8 +161,9 @@ def headline_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
         key = f"L{record['layer_a']}_L{record['layer_b']}"
         metrics[key] = {"n": record["n"]}
         if record["status"] == "ok":
-            for metric in ("svcca", "rsa"):
-                metrics[key] |= {metric: record[metric]["observed"], f"{metric}_p": record[metric]["p"]}
+            for metric in METRICS:
+                scores = record[metric]
+                metrics[key] |= {metric: scores["observed"], f"{metric}_p_size_matched": scores["size_matched"]["p"]}
         if "planted" in record:
             metrics[key]["planted_share_correct"] = record["planted"]["share_correct"]
     return metrics
@@ -193,6 +217,10 @@ def number_macros(
         "d-sae-b": str(summaries[0]["n_features_b"]),
         "n-layer-pairs": str(len(summaries)),
         "permutations": str(params.nulls.permutations),
+        "size-matched-draws": str(params.nulls.size_matched_draws),
+        "ci-draws": str(params.nulls.ci_draws),
+        "ci-fraction": fmt_share(params.nulls.ci_fraction),
+        "ci-level": fmt_share(params.nulls.ci_level),
         **_filter_macros(params, summaries),
         "svcca-variance": f"{100 * params.similarity.svcca_variance:.0f}\\%",
         "unique-partner-share": fmt_share(float(np.mean([s["unique_partner_share"] for s in summaries]))),
@@ -207,12 +235,14 @@ def number_macros(
     if scored:
         for metric in ("svcca", "rsa"):
             observed = [r[metric]["observed"] for r in scored]
-            nulls = [r[metric]["null_mean"] for r in scored]
+            nulls = [r[metric]["row_shuffle"]["null_mean"] for r in scored]
             numbers |= {
                 f"{metric}-min": fmt(min(observed)),
                 f"{metric}-max": fmt(max(observed)),
                 f"{metric}-null-max": fmt(max(nulls)),
-                f"{metric}-p-max": fmt_p(max(r[metric]["p"] for r in scored)),
+                f"{metric}-p-max": fmt_p(max(r[metric]["row_shuffle"]["p"] for r in scored)),
+                f"{metric}-chance-max": fmt(max(r[metric]["size_matched"]["null_mean"] for r in scored)),
+                f"{metric}-p-size-max": fmt_p(max(r[metric]["size_matched"]["p"] for r in scored)),
             }
     hook_checks = [q["hook_check"] for q in quality.values() if "hook_check" in q]
     if hook_checks:

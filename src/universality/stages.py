@@ -24,8 +24,9 @@ from universality.corpus import read_wordnet
 from universality.extract import check_hooks, clear_scratch, encode, extract_model, library_versions, resolve_device
 from universality.hub import hub_call
 from universality.models import language_model_loss, load_hub_model, load_toy_model, save_toy_model, toy_config, train_toy_model
-from universality.nulls import compare
+from universality.nulls import NullSettings, add_q_values, compare
 from universality.filters import FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, removal_report
+from universality.permutations import METRICS
 from universality.pairing import Pairing, candidate_edges, pair_dense, pair_sparse
 from universality.params import Params
 from universality.saes import load_pretrained_sae, load_sae, save_sae, train_lm_sae, train_planted_sae
@@ -498,6 +499,8 @@ def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.
     """Score every subset of the filtered pairs of every layer pair; return result records and null-score frames."""
     records, nulls = [], []
     summary = io.read_json(PAIR / "summary.json")
+    n = params.nulls
+    settings = NullSettings(n.permutations, n.size_matched_draws, n.ci_draws, n.ci_fraction, n.ci_level, resolve_device(n.device))
     for layer_a, layer_b in params.layer_pairs():
         cache_a, cache_b = _load_pair_caches(params, layer_a, layer_b)
         key = layer_pair_key(layer_a, layer_b)
@@ -505,11 +508,14 @@ def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.
         candidates = io.read_parquet(PAIR / f"candidates_{key}.parquet")
         kept = pairs[pairs["kept"]]
         labels = _planted_feature_labels(params, cache_a, cache_b) if params.experiment == "synthetic" else None
+        reverse = io.read_parquet(PAIR / f"reverse_{key}.parquet")
+        pool_a, pool_b = cache_a.W_dec[reverse["a_feature"].to_numpy()], cache_b.W_dec[pairs["b_feature"].to_numpy()]
         for index, subset in enumerate(subset_builder(kept, candidates[candidates["kept"]])):
-            X = cache_a.W_dec[subset.pairs["a_partner"].to_numpy()]
-            Y = cache_b.W_dec[subset.pairs["b_feature"].to_numpy()]
+            partners = subset.pairs["a_partner"].to_numpy()
+            X, Y = cache_a.W_dec[partners], cache_b.W_dec[subset.pairs["b_feature"].to_numpy()]
             log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
-            scores = compare(X, Y, params.similarity.svcca_variance, params.nulls.permutations, [params.nulls.seed, layer_a, layer_b, index])
+            seed = [params.nulls.seed, layer_a, layer_b, index]
+            scores = compare(X, Y, partners, pool_a, pool_b, params.similarity.svcca_variance, settings, seed)
             null_scores = scores.pop("null_scores", None)
             record = {
                 "layer_a": layer_a,
@@ -527,8 +533,9 @@ def _score_subsets(params: Params, subset_builder) -> tuple[list[dict], list[pd.
                 label_b = labels[1][subset.pairs["b_feature"].to_numpy()]
                 record["planted"] = planted_recovery(label_a, label_b, params.synthetic.n_shared)
             records.append(record)
-            if null_scores is not None:
-                nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name} | null_scores))
+            for null, by_metric in (null_scores or {}).items():
+                nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
+    add_q_values(records)
     return records, nulls
 
 
@@ -540,7 +547,7 @@ def _planted_feature_labels(params: Params, cache_a: ActivationCache, cache_b: A
 
 def _write_scored(directory: Path, records: list[dict], nulls: list[pd.DataFrame]) -> None:
     io.write_json(directory / "results.json", records)
-    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "svcca": [], "rsa": []})
+    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
     io.write_parquet(directory / "null_scores.parquet", pd.concat(nulls, ignore_index=True) if nulls else empty)
 
 
@@ -574,6 +581,7 @@ def render(params: Params) -> None:
     io.write_text(GENERATED / "main" / "one_to_one.tex", report.one_to_one_table(main_records))
     io.write_text(GENERATED / "appendix" / "buckets.tex", report.bucket_table(bucket_records))
     io.write_text(GENERATED / "appendix" / "filters.tex", report.filter_table(pair_summary))
+    io.write_text(GENERATED / "appendix" / "metrics.tex", report.metric_table(main_records))
     io.write_text(GENERATED / "appendix" / "hubs.tex", report.hub_table(io.read_json(PAIR / "hubs.json"), HUBS_PER_LAYER_PAIR))
     io.write_text(GENERATED / "numbers.tex", report.numbers_tex(params, main_records, bucket_records, pair_summary, quality, lm_metrics))
     null_scores = io.read_parquet(MAIN / "null_scores.parquet")
