@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from universality.nulls import NULLS, NullSettings, add_q_values, compare, group_permutation, p_value
+from universality.nulls import NULLS, NullSettings, add_q_values, compare, group_permutation, p_value, summarize
 from universality.permutations import METRICS
 
 SETTINGS = NullSettings(permutations=200, size_matched_draws=40, ci_draws=40, ci_fraction=0.8, ci_level=0.95)
@@ -94,3 +94,8 @@ def test_q_values_are_benjamini_hochberg_across_the_grid():
     k = len(METRICS)
     assert qs[:k] == pytest.approx([0.002] * k)  # 2k tests, the k smallest p = 0.001: q = 0.001 * 2k / k
     assert qs[k:] == pytest.approx([0.04] * k)
+
+
+def test_effect_is_chance_corrected_and_undefined_when_chance_is_one():
+    assert summarize(0.8, np.array([0.5, 0.6, 0.4]))["effect"] == pytest.approx(0.6)
+    assert summarize(1.0, np.array([1.0 - 1e-12, 1.0]))["effect"] is None

@@ -10,7 +10,8 @@ gets three nulls with the same n, filters and k rule:
   random live B decoder rows: what this n, this duplication and these d give by chance.
 
 Per null: mean, sd, z, p = (b + 1) / (m + 1) with b null scores >= observed (never 0), and the
-chance-corrected effect (observed - null mean) / (1 - null mean). A subsampling confidence
+chance-corrected effect (observed - null mean) / (1 - null mean), undefined (None) when the
+null mean is 1 to within 1e-6. A subsampling confidence
 interval resamples whole groups (A partners) without replacement. Benjamini-Hochberg
 q-values across the reported grid are added by `add_q_values`.
 """
@@ -29,6 +30,7 @@ from universality.similarity import svcca
 MIN_PAIRS = 4  # debiased CKA needs four rows
 NULLS = ("row_shuffle", "group", "size_matched")
 PERMUTATION_BATCH = 16
+_SATURATED = 1e-6  # a null mean this close to 1 leaves no room for an effect (e.g. SVCCA with n <= d)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def summarize(observed: float, null: np.ndarray) -> dict[str, float]:
         "null_sd": sd,
         "z": (observed - mean) / sd if sd > 0 else 0.0,
         "p": p_value(observed, null),
-        "effect": (observed - mean) / (1.0 - mean) if mean < 1.0 else 0.0,
+        "effect": (observed - mean) / (1.0 - mean) if mean < 1.0 - _SATURATED else None,
     }
 
 

@@ -105,7 +105,7 @@ def metric_table(records: list[dict[str, Any]]) -> str:
             interval = "--" if scores["ci"] is None else f"[{fmt(scores['ci'][0], 2)}, {fmt(scores['ci'][1], 2)}]"
             size = scores["size_matched"]
             lines.append(_row([_layers(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
-                               fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
+                               "--" if size["effect"] is None else fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
