@@ -19,20 +19,10 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from universality.similarity import cosine_similarity_matrix, kept_dimensions, unbiased_hsic, upper_triangle
+from universality.similarity import centred_svd, cosine_similarity_matrix, kept_dimensions, unbiased_hsic, upper_triangle
 
 _GATHER_BUDGET = 2**24  # similarity-matrix entries gathered at once for RSA
 METRICS = ("svcca", "pc1_corr", "rsa", "rsa_paper", "cka", "cka_debiased", "procrustes")
-
-
-def _centred_svd(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    centred = np.asarray(Z, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
-    u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    rank = int((s > s[0] * 1e-12).sum()) if s.size and s[0] > 0 else 0
-    if rank == 0:
-        raise ValueError("similarity needs rows that are not all identical")
-    return centred, u[:, :rank], s[:rank], vt[:rank]
 
 
 def _symmetric_ranks(matrix: np.ndarray) -> np.ndarray:
@@ -53,8 +43,8 @@ class PermutedScores:
         if unknown:
             raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {METRICS}")
         self.metrics, self.n, self.device, self.gemm_dtype = tuple(metrics), len(X), device, gemm_dtype
-        x_c, u_x, s_x, vt_x = _centred_svd(X)
-        y_c, u_y, s_y, vt_y = _centred_svd(Y)
+        x_c, u_x, s_x, vt_x = centred_svd(X)
+        y_c, u_y, s_y, vt_y = centred_svd(Y)
         self.k_x, self.k_y = kept_dimensions(s_x, variance), kept_dimensions(s_y, variance)
         self.w_x = torch.as_tensor(vt_x[: self.k_x].T / s_x[: self.k_x], device=device)
         self.w_y = torch.as_tensor(vt_y[: self.k_y].T / s_y[: self.k_y], device=device)

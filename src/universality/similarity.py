@@ -82,15 +82,21 @@ def rsa(X: np.ndarray, Y: np.ndarray) -> float:
     return pearson(upper_triangle(cosine_similarity_matrix(X)), upper_triangle(cosine_similarity_matrix(Y)))
 
 
-def principal_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left singular vectors and singular values of the column-centred rows (float64, rank-trimmed)."""
+def centred_svd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The column-centred rows (float64) and their rank-trimmed SVD (u, s, vt)."""
     centred = np.asarray(X, dtype=np.float64)
     centred = centred - centred.mean(axis=0)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
     rank = int((s > s[0] * 1e-12).sum()) if s.size and s[0] > 0 else 0
     if rank == 0:
         raise ValueError("similarity needs rows that are not all identical")
-    return u[:, :rank], s[:rank]
+    return centred, u[:, :rank], s[:rank], vt[:rank]
+
+
+def principal_basis(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left singular vectors and singular values of the column-centred rows (float64, rank-trimmed)."""
+    _, u, s, _ = centred_svd(X)
+    return u, s
 
 
 def cca(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
