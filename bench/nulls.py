@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from universality.permutations import PermutedScores
-from universality.similarity import svcca
+from universality.similarity.permutations import PermutedScores
+from universality.similarity.metrics import svcca
 
 RESULTS = Path(__file__).parent / "results" / "nulls.md"
 

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from universality.pairing import pair_dense, pair_sparse
+from universality.pairing.correlation import pair_dense, pair_sparse
 
 DENSE_BLOCK = 2048
 RESULTS = Path(__file__).parent / "results" / "pairing.md"

@@ -22,11 +22,8 @@ from safetensors.torch import save_file  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
-from universality.extract import HookMismatch, check_hooks  # noqa: E402
-from universality.hub import HubUnreachable  # noqa: E402
-from universality.models import load_hub_model  # noqa: E402
-from universality.saes import load_pretrained_sae  # noqa: E402
-from universality.tokenization import hub_documents  # noqa: E402
+from universality.activations.hooks import HookMismatch, check_hooks  # noqa: E402
+from universality.sources.pretrained.hub import HubUnreachable, hub_documents, load_hub_model, load_pretrained_sae  # noqa: E402
 
 REPO = "EleutherAI/pythia-70m-deduped"
 D_IN, LATENTS, K = 32, 96, 4

@@ -17,10 +17,17 @@ def test_help_lists_every_stage():
         assert stage in result.stdout
 
 
-def test_stage_help_describes_the_stage():
+def test_stage_help_describes_the_stage_and_what_it_names():
     result = run_cli("pair", "--help")
     assert result.returncode == 0
-    assert "Max-correlation pairing of every layer pair" in result.stdout
+    assert "pair, filter and size the 1-1 rules of a comparison" in result.stdout
+    assert "an entry of params.yaml `comparisons`" in result.stdout
+
+
+def test_unknown_name_lists_the_entries_of_its_section():
+    result = run_cli("pair", "no_such_comparison")
+    assert result.returncode != 0
+    assert "'no_such_comparison' is not an entry of params.yaml `comparisons` (main, planted_related, planted_unrelated)" in result.stderr
 
 
 def test_bad_params_stop_with_the_key_named(tmp_path, params_dict):

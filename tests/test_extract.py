@@ -8,20 +8,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from sae_lens import TopKSAE, TopKSAEConfig
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from universality import io
-from universality.extract import HookMismatch, check_hooks, extract_model
-from universality.models import save_toy_model
-from universality.saes import save_sae
-from universality.store import cache_path, load_cache
-from universality.tokenization import TokenSet, save_token_set
+from universality import io, layout
+from universality.activations.extract import extract_model
+from universality.activations.hooks import HookMismatch, check_hooks
+from universality.sources.trained.language_model import save_toy_model
+from universality.sources.sae_files import save_sae
+from universality.activations.cache import load_cache
+from universality.sources.windows import TokenSet, save_token_set
 
 REPO = Path(__file__).resolve().parents[1]
+SOURCE = "toy_a"
 N_LAYERS, D_MODEL, VOCAB, CONTEXT = 3, 16, 48, 16
 RANK = 3
 
@@ -116,26 +119,26 @@ def test_scratch_from_other_inputs_is_discarded(tiny, tmp_path):
 
 
 def write_project(root: Path, n_windows: int) -> None:
-    """A toy project on disk: params, token set, one tiny model as both A and B, PCA SAEs."""
+    """A project on disk: params, a token set, one tiny model as source toy_a, PCA SAEs."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    spec = {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
-    params["toy"]["models"] = {"a": spec, "b": spec}
-    params["toy"]["saes"] = {"a": {"d_sae": 2 * RANK, "k": RANK}, "b": {"d_sae": 2 * RANK, "k": RANK}}
+    source = params["sources"][SOURCE]
+    source["model"] |= {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
+    source["sae"] |= {"d_sae": 2 * RANK, "k": RANK}
     params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     windows, mask = windows_and_mask(n_windows)
     documents = np.where(mask, 0, -1).astype(np.int32)
-    save_token_set(root / "data/tokens/tokens.safetensors", TokenSet(windows, documents, np.ones(n_windows, dtype=bool)), {})
+    token_set = TokenSet(windows, documents, np.ones(n_windows, dtype=bool))
+    save_token_set(root / layout.tokens(source["tokens"]), token_set, pd.DataFrame({"text": ["doc"]}), [f"t{i}" for i in range(VOCAB)], {0}, {})
     model = tiny_model()
     saes = fitted_saes(model, windows[:64], mask[:64])
-    for name in ("a", "b"):
-        save_toy_model(model, root / "data/models" / name)
-        for layer, sae in saes.items():
-            save_sae(sae, root / "data/saes" / f"{name}_L{layer}")
+    save_toy_model(model, root / layout.model(SOURCE))
+    for layer, sae in saes.items():
+        save_sae(sae, root / layout.sae(SOURCE, layer))
 
 
 def run_extract(root: Path, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "universality", "extract"], cwd=root, text=True, **popen)
+    return subprocess.Popen([sys.executable, "-m", "universality", "extract", SOURCE], cwd=root, text=True, **popen)
 
 
 N_WINDOWS, N_CHUNKS = 300, 75  # chunk_windows 4
@@ -148,15 +151,16 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
         write_project(root, n_windows=N_WINDOWS)
 
     process = run_extract(interrupted, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    scratch = interrupted / "data/extract_scratch/a"
+    scratch = interrupted / layout.extract_scratch(SOURCE)
     deadline = time.monotonic() + 300
     while len(list(scratch.glob("chunk_*.safetensors"))) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     written = len(list(scratch.glob("chunk_*.safetensors")))
-    assert 3 <= written < N_CHUNKS, "the run must be killed part-way through model a"
-    assert not (interrupted / "data/extract").exists() or not list((interrupted / "data/extract").iterdir())
+    assert 3 <= written < N_CHUNKS, "the run must be killed part-way through the extraction"
+    activations = interrupted / layout.activations(SOURCE)
+    assert not activations.exists() or not list(activations.iterdir()), "no cache may look complete after a kill"
 
     resumed = run_extract(interrupted, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = resumed.communicate(timeout=600)[0]
@@ -164,11 +168,11 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert f"resuming, {written} of {N_CHUNKS} chunks already written" in log
     assert run_extract(clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait(timeout=600) == 0
 
-    for name in ("a", "b"):
-        for layer in range(N_LAYERS):
-            left = load_cache(cache_path(interrupted / "data/extract", name, layer))
-            right = load_cache(cache_path(clean / "data/extract", name, layer))
-            assert (left.codes != right.codes).nnz == 0
-            assert left.meta["quality"] == right.meta["quality"]
+    for layer in range(N_LAYERS):
+        left = load_cache(interrupted / layout.activation_cache(SOURCE, layer))
+        right = load_cache(clean / layout.activation_cache(SOURCE, layer))
+        assert (left.codes != right.codes).nnz == 0
+        assert left.meta["quality"] == right.meta["quality"]
     assert not list(scratch.glob("chunk_*")), "checkpoints are removed once the caches are complete"
-    assert io.read_json(interrupted / "results/extract/quality.json") == io.read_json(clean / "results/extract/quality.json")
+    quality = layout.quality_metrics(SOURCE)
+    assert io.read_json(interrupted / quality) == io.read_json(clean / quality)

@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from universality.contexts import context_text, token_classes, top_activations, vocabulary_table
-from universality.filters import (
+from universality.pairing.contexts import context_text, token_classes, top_activations
+from universality.sources.windows import vocabulary_table
+from universality.pairing.filters import (
     FilterSettings,
     FeatureTokens,
     edge_correlations,

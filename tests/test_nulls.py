@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from universality.nulls import NULLS, NullSettings, add_q_values, compare, group_permutation, p_value, summarize
-from universality.permutations import METRICS
+from universality.similarity.nulls import NULLS, NullSettings, add_q_values, compare, group_permutation, p_value, summarize
+from universality.similarity.permutations import METRICS
 
 SETTINGS = NullSettings(permutations=200, size_matched_draws=40, ci_draws=40, ci_fraction=0.8, ci_level=0.95)
 

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from universality.pairing import pair_dense, pair_sparse
+from universality.pairing.correlation import pair_dense, pair_sparse
 
 
 def random_codes(rng, n_tokens, n_features, density, dead=(), always_on=()):

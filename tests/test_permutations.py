@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from universality.permutations import METRICS, PermutedScores
-from universality.similarity import linear_cka, pc1_corr, procrustes, rsa, rsa_paper, svcca
+from universality.similarity.permutations import METRICS, PermutedScores
+from universality.similarity.metrics import linear_cka, pc1_corr, procrustes, rsa, rsa_paper, svcca
 
 DEFINITIONS = {
     "svcca": lambda X, Y: svcca(X, Y, 0.99).score,

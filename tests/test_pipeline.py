@@ -11,40 +11,32 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "synthetic": {
-        "experiment": "synthetic",
-        "synthetic": {
-            "n_tokens": 3000,
-            "n_shared": 24,
-            "n_private": 8,
-            "models": {"a": {"d_model": 16, "d_sae": 48, "k": 4}, "b": {"d_model": 24, "d_sae": 64, "k": 4}},
-            "sae_training": {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003},
-        },
-        "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
+LM_TRAINING = {"epochs": 1, "max_steps": 30, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "weight_decay": 0.01}
+LM_SAE_TRAINING = {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32}
+PLANTED_SAE_TRAINING = {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003}
+TINY = {  # every comparison of the default paper, at a size that builds in minutes
+    "token_sets": {
+        "wordnet": {"vocab_size": 512, "context_length": 32, "analysis_windows": 96},
+        "planted": {"n_tokens": 3000, "n_shared": 24, "n_private": 8, "d_world": 16},
     },
-    "toy": {
-        "experiment": "toy",
-        "toy": {
-            "corpus": {"wordnet_dir": "/usr/share/wordnet", "vocab_size": 512, "context_length": 32, "analysis_windows": 96},
-            "models": {
-                "a": {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "seed": 1},
-                "b": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "seed": 2},
-            },
-            "lm_training": {"epochs": 1, "max_steps": 30, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "weight_decay": 0.01},
-            "saes": {"a": {"d_sae": 64, "k": 4}, "b": {"d_sae": 96, "k": 4}},
-            "sae_training": {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32},
-        },
-        "extract": {"chunk_windows": 32, "hook_check_windows": 32},
-        "filters": {
-            "min_correlation": 0.1,
-            "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},
-            "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05},
-        },
-        "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
-        "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
+    "sources": {
+        "toy_a": {"model": {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "training": LM_TRAINING},
+                  "sae": {"d_sae": 64, "k": 4, "training": LM_SAE_TRAINING}},
+        "toy_b": {"model": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "training": LM_TRAINING},
+                  "sae": {"d_sae": 96, "k": 4, "training": LM_SAE_TRAINING}},
+        "planted_a": {"model": {"d_model": 16}, "sae": {"d_sae": 48, "k": 4, "training": PLANTED_SAE_TRAINING}},
+        "planted_b_related": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
+        "planted_b_unrelated": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
     },
-}
+    "extract": {"chunk_windows": 32, "hook_check_windows": 32},
+    "filters": {
+        "min_correlation": 0.1,
+        "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},
+        "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05, "seed": 0},
+    },
+    "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
+    "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
+}  # fmt: skip
 
 
 def copy_project(destination: Path) -> None:
@@ -59,11 +51,13 @@ def copy_project(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def shrink_params(path: Path, experiment: str) -> None:
-    params = yaml.safe_load(path.read_text())
-    for section, values in TINY[experiment].items():
-        params[section] = values if not isinstance(values, dict) else params[section] | values
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+def merge(base: dict, update: dict) -> dict:
+    """`base` with `update` written into it, nested mappings merged key by key."""
+    return base | {key: merge(base[key], value) if isinstance(value, dict) and key in base else value for key, value in update.items()}
+
+
+def shrink_params(path: Path) -> None:
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), TINY), sort_keys=False))
 
 
 def dvc(*args: str, cwd: Path) -> str:
@@ -78,32 +72,61 @@ def macro_values(numbers_tex: str) -> dict[str, str]:
     return {key: value.replace("\\%", "%").replace("{,}", ",") for key, value in re.findall(pattern, numbers_tex)}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["toy", "synthetic"])
-def test_dvc_repro_builds_the_paper_from_pipeline_numbers(tmp_path, experiment):
-    project = tmp_path / "project"
+def changed_stages(project: Path) -> set[str]:
+    """Stage instances `dvc status` reports as changed."""
+    status = yaml.safe_load(dvc("status", "--json", cwd=project)) or {}
+    return set(status)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the repository with tiny params, built once with `dvc repro`."""
+    project = tmp_path_factory.mktemp("pipeline") / "project"
     copy_project(project)
-    shrink_params(project / "params.yaml", experiment)
+    shrink_params(project / "params.yaml")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     for stale in ("paper/generated", "figures"):
         shutil.rmtree(project / stale, ignore_errors=True)
-
     dvc("repro", cwd=project)
+    return project
 
+
+@pytest.mark.slow
+def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
     pdf = project / "paper" / "main.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     text = " ".join(text.replace("-\n", "").split())
     numbers = macro_values((project / "paper/generated/numbers.tex").read_text())
-    assert len(numbers) >= 20
-    missing = {key: value for key, value in numbers.items() if " ".join(value.split()) not in text}
+    assert len(numbers) >= 40
+    missing = {key: value for key, value in numbers.items() if " ".join(value.replace("\\_", "_").split()) not in text}
     assert not missing, f"numbers absent from the PDF: {missing}"
-    assert numbers["permutations"] == "50" and numbers["experiment"] == experiment
-    if experiment == "synthetic":
-        assert numbers["n-tokens"] == "3000"
-    else:
-        assert numbers["n-layer-pairs"] == "6" and numbers["vocab-size"] == "512"
+    assert numbers["permutations"] == "50" and numbers["comparison"] == "main"
+    assert numbers["n-layer-pairs"] == "6" and numbers["vocab-size"] == "512"
+    assert numbers["planted-related-total"] == numbers["planted-related-one-to-one-n-max"]
 
-    metrics = yaml.safe_load((project / "results/main_one_to_one/metrics.json").read_text())
+    metrics = yaml.safe_load((project / "results/main/main_one_to_one/metrics.json").read_text())
     assert f"{max(m['svcca'] for m in metrics.values() if 'svcca' in m):.3f}" == numbers["svcca-max"]
-
     assert "Data and pipelines are up to date" in dvc("repro", cwd=project)
+
+
+@pytest.mark.slow
+def test_editing_report_code_invalidates_only_rendering(project):
+    module = project / "src/universality/report/tables.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        assert changed_stages(project) == {"render", "paper"}
+    finally:
+        module.write_text(original)
+
+
+@pytest.mark.slow
+def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
+    path = project / "params.yaml"
+    original = path.read_text()
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(original), {"sources": {"toy_b": {"sae": {"k": 3}}}}), sort_keys=False))
+    try:
+        # dvc status names the stages whose own inputs changed; their outputs then invalidate the rest
+        assert changed_stages(project) == {"saes@toy_b", "pair@main"}
+    finally:
+        path.write_text(original)

@@ -1,4 +1,8 @@
-from universality.report import _dead_feature_macros, bucket_table, filter_table, fmt, fmt_p, hub_table, latex_text, one_to_one_table
+import pytest
+
+from universality.report.latex import fmt, fmt_p, latex_text
+from universality.report.numbers import _dead_feature_macros, planted_verdict
+from universality.report.tables import bucket_table, filter_table, hub_table, one_to_one_table
 
 
 def record(**overrides):
@@ -54,3 +58,27 @@ def test_latex_text_escapes_specials_and_non_ascii():
 def test_hub_table_marks_the_activating_token():
     hubs = {"L1_L2": [{"a_feature": 7, "multiplicity": 19, "mean_r": 0.4, "contexts": ["a kind of[[ tree]] that"]}]}
     assert "1 / 2 & 7 & 19 & 0.40 & a kind of\\textbf{[ tree]} that \\\\" in hub_table(hubs, per_layer_pair=3)
+
+
+def scored_record(row: float, size: float) -> dict:
+    return {"status": "ok", "svcca": {"row_shuffle": {"p": row}, "size_matched": {"p": size}}}
+
+
+@pytest.mark.parametrize(
+    ("related", "unrelated", "verdict"),
+    [
+        (0.001, 0.5, "tells the related geometry from the unrelated one"),
+        (0.001, 0.01, "calls both geometries similar, so it does not tell them apart"),
+        (0.3, 0.5, "calls neither geometry similar"),
+        (0.3, 0.01, "calls the unrelated geometry similar and the related one not"),
+    ],
+)
+def test_planted_verdict_follows_the_p_values_of_each_null(related, unrelated, verdict):
+    row_first = planted_verdict([scored_record(related, 0.5)], [scored_record(unrelated, 0.5)])
+    assert row_first.startswith(f"At the 0.05 level, under the row-shuffle null SVCCA {verdict};")
+    size_second = planted_verdict([scored_record(0.5, related)], [scored_record(0.5, unrelated)])
+    assert size_second.endswith(f"under the size-matched null SVCCA {verdict}.")
+
+
+def test_planted_verdict_says_when_a_comparison_could_not_be_scored():
+    assert "too few one-to-one pairs" in planted_verdict([{"status": "too few pairs"}], [scored_record(0.5, 0.5)])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group, spearmanr
 
-from universality.similarity import cca, kept_dimensions, linear_cka, pc1_corr, procrustes, rsa, rsa_paper, svcca
+from universality.similarity.metrics import cca, kept_dimensions, linear_cka, pc1_corr, procrustes, rsa, rsa_paper, svcca
 
 
 @pytest.fixture

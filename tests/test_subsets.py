@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from universality.subsets import collapse_stats, cumulative_buckets, hubs, one_to_one, optimal_assignment, range_buckets
+from universality.pairing.subsets import collapse_stats, cumulative_buckets, hubs, one_to_one, optimal_assignment, range_buckets
 
 
 def make_pairs():

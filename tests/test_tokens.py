@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from universality.corpus import CorpusError, LEXNAMES, parse_synset_line, read_wordnet
-from universality.tokenization import BOS, PAD, TokenSet, pack_documents, split_windows, train_bpe
+from universality.sources.trained.wordnet import CorpusError, LEXNAMES, parse_synset_line, read_wordnet
+from universality.sources.trained.bpe import BOS, PAD, train_bpe
+from universality.sources.windows import TokenSet, pack_documents, split_windows
 
 NOUN_LINE = (
     "00217593 04 n 01 kill 1 002 @ 00217014 n 0000 + 00355365 v 0101 | the destruction of an enemy plane; "
@@ -33,7 +34,7 @@ def test_lexname_table_has_wordnet_numbering():
 
 
 def test_missing_wordnet_names_the_directory_and_the_package(tmp_path):
-    with pytest.raises(CorpusError, match=rf"{tmp_path}.*wordnet-base.*toy.corpus.wordnet_dir"):
+    with pytest.raises(CorpusError, match=rf"{tmp_path}.*wordnet-base.*wordnet_dir of the token set"):
         read_wordnet(tmp_path)
 
 

@@ -1,26 +1,29 @@
-"""Command line: `python -m universality STAGE` runs one pipeline stage (see dvc.yaml)."""
+"""Command line: `python -m universality STAGE [NAME]` runs one pipeline stage (see dvc.yaml).
+
+Stage modules are imported only when their stage runs, so that a stage's code is its own
+module and what that module imports (the dependencies dvc.yaml declares for it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
-import torch
-
-from universality import stages
 from universality.params import ParamsError, load_params
 
+# stage -> (what NAME is: the params.yaml section it names, or None for a single stage; help)
 STAGES = {
-    "tokens": stages.tokens,
-    "models": stages.models,
-    "saes": stages.saes,
-    "extract": stages.extract,
-    "pair": stages.pair,
-    "main_one_to_one": stages.main_one_to_one,
-    "appendix_buckets": stages.appendix_buckets,
-    "render": stages.render,
-    "paper": stages.paper,
+    "tokens": ("token_sets", "build one token set into data/tokens/NAME/"),
+    "model": ("sources", "build one source's model into data/NAME/model/"),
+    "saes": ("sources", "build one SAE per layer of a source into data/NAME/saes/"),
+    "extract": ("sources", "encode a source's activations with its SAEs (the GPU stage)"),
+    "pair": ("comparisons", "pair, filter and size the 1-1 rules of a comparison"),
+    "main_one_to_one": ("comparisons", "score a comparison's 1-1 pairs with their nulls (main body)"),
+    "appendix_buckets": ("comparisons", "score a comparison's multiplicity buckets (appendix)"),
+    "render": (None, "tables, number macros and figures of the comparisons `paper` names"),
+    "paper": (None, "build paper/main.pdf with latexmk"),
 }
 
 
@@ -30,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stages of the SAE-universality pipeline. Normally run through `dvc repro`.",
     )
     commands = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for name, function in STAGES.items():
-        command = commands.add_parser(name, help=function.__doc__.splitlines()[0], description=function.__doc__)
+    for name, (section, summary) in STAGES.items():
+        command = commands.add_parser(name, help=summary, description=summary)
+        if section is not None:
+            command.add_argument("name", metavar="NAME", help=f"an entry of params.yaml `{section}`")
         command.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     commands.add_parser("check-params", help="validate params.yaml and exit").add_argument("--params", default="params.yaml")
     return parser
@@ -44,10 +49,19 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
     except ParamsError as err:
         sys.exit(f"error: {err}")
-    if args.stage in STAGES:
-        # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
-        # of the toy models differed in the third decimal of the loss); deterministic kernels are.
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        STAGES[args.stage](params)
+    if args.stage == "check-params":
+        print(f"{args.params} is valid: comparisons {', '.join(f'{n} ({len(params.layer_pairs(n))} layer pairs)' for n in params.comparisons)}")
+        return
+    section = STAGES[args.stage][0]
+    if section is not None and args.name not in getattr(params, section):
+        sys.exit(f"error: {args.name!r} is not an entry of params.yaml `{section}` ({', '.join(getattr(params, section))})")
+    import torch
+
+    # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
+    # of the toy models differed in the third decimal of the loss); deterministic kernels are.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    stage = importlib.import_module(f"universality.stages.{args.stage}")
+    if section is None:
+        stage.run(params)
     else:
-        print(f"{args.params} is valid: experiment {params.experiment!r}, layer pairs {params.layer_pairs()}")
+        stage.run(params, args.name)

@@ -1,0 +1,66 @@
+"""Activation caches of a language-model source: hook check, chunked extraction, one cache per layer.
+
+Shared by the source kinds whose model is a TransformerLens model (trained here or
+pretrained): the kind loads the model and its SAEs and says how to describe them; this
+module checks the hooks, extracts every layer in one pass per batch (resumable through the
+source's scratch directory) and writes the caches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sae_lens import SAE
+
+from universality import layout
+from universality.activations.cache import ActivationCache, cache_meta, save_cache
+from universality.activations.extract import clear_scratch, extract_model
+from universality.activations.hooks import check_hooks
+from universality.params.schema import Params
+from universality.sources.windows import load_token_set
+
+log = logging.getLogger(__name__)
+
+
+def extract_language_model(source: str, params: Params, model, saes: dict[int, SAE], device: str, descriptions: dict) -> dict:
+    """Caches of every layer of `source`; `descriptions` names the model and each layer's SAE.
+
+    Returns the quality of each layer (FVU, L0, dead fraction, hook check), keyed `L<layer>`.
+    """
+    token_set = load_token_set(layout.tokens(params.sources[source].tokens))
+    windows, mask = token_set.analysis_windows()
+    settings = params.extract
+    check = windows[: settings.hook_check_windows], mask[: settings.hook_check_windows]
+    log.info("checking hooks of %s on %d windows", source, len(check[0]))
+    hooks = check_hooks(model, saes, settings.hook, *check, settings.batch_windows, device)
+    fingerprint = {
+        "token_hash": token_set.token_hash,
+        "model": descriptions["model"],
+        "saes": {str(layer): descriptions["saes"][layer] for layer in saes},
+        "hook": settings.hook,
+        "batch_windows": settings.batch_windows,
+        "chunk_windows": settings.chunk_windows,
+        "device": device,
+    }
+    scratch = layout.extract_scratch(source)
+    started = time.perf_counter()
+    results = extract_model(
+        model, saes, settings.hook, windows, mask,
+        batch_windows=settings.batch_windows, chunk_windows=settings.chunk_windows,
+        scratch=scratch, fingerprint=fingerprint, device=device, desc=f"extract {source}",
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    quality = {}
+    for layer, (codes, metrics) in results.items():
+        metrics = metrics | {"hook_check": hooks[layer]}
+        log.info("%s L%d: FVU %.4f (neighbour hook %.4f), L0 %.1f, dead %.3f", source, layer, metrics["fvu"],
+                 hooks[layer]["neighbour_fvu"], metrics["l0"], metrics["dead_fraction"])  # fmt: skip
+        W_dec = saes[layer].W_dec.detach().float().cpu().numpy()
+        meta = cache_meta(source, layer, params.hook_name(layer), descriptions["saes"][layer], token_set.token_hash,
+                          codes, W_dec.shape[1], metrics, device)  # fmt: skip
+        save_cache(layout.activation_cache(source, layer), ActivationCache(codes=codes, W_dec=W_dec, meta=meta))
+        quality[f"L{layer}"] = metrics
+    log.info("%s: extracted %d tokens x %d layers at %.0f tokens/s on %s", source, int(mask.sum()), len(saes), mask.sum() / seconds, device)
+    clear_scratch(scratch)
+    return quality

@@ -1,0 +1,121 @@
+"""One layer pair of a comparison, paired: the exact pairing, its filters, 1-1 rules and hubs.
+
+`pair_layers` takes the two activation caches and the token set's text (None for planted
+tokens, which have none) and returns every table the pair stage writes, with the summary
+that the report reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from universality.activations.cache import ActivationCache
+from universality.devices import resolve_device
+from universality.pairing.contexts import context_text, token_classes, top_activations
+from universality.pairing.correlation import Pairing, candidate_edges, pair_dense, pair_sparse
+from universality.pairing.filters import FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, removal_report
+from universality.pairing.subsets import ONE_TO_ONE_RULES, collapse_stats, hubs, one_to_one
+from universality.params.schema import Filters, Hubs, PairingSettings
+from universality.sources.windows import TokenText
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LayerPairTables:
+    pairs: pd.DataFrame  # one row per live B feature: partner, r, runner-up, multiplicity, filter flags
+    reverse: pd.DataFrame  # one row per live A feature: its best B feature
+    candidates: pd.DataFrame  # candidate edges of the 1-1 assignment, with `kept`
+    summary: dict
+    hubs: list[dict]
+
+
+def _held_out_tokens(settings: Filters, text: TokenText | None, n_tokens: int) -> np.ndarray:
+    """Counted tokens held out from pairing: whole windows (or single planted tokens), seeded."""
+    held = settings.held_out
+    if not held.enabled:
+        return np.zeros(n_tokens, dtype=bool)
+    groups = text.positions[:, 0] if text is not None else np.arange(n_tokens)
+    return held_out_groups(groups, held.fraction, held.seed)
+
+
+def _run_pairing(settings: PairingSettings, codes_a: sp.csr_matrix, codes_b: sp.csr_matrix) -> Pairing:
+    if settings.method == "sparse":
+        return pair_sparse(codes_a, codes_b, chunk_size=settings.chunk_size, prefix=settings.prefix)
+    device = resolve_device(settings.device, "pairing.device")
+    return pair_dense(codes_a, codes_b, chunk_size=settings.chunk_size, token_chunk=settings.token_chunk, device=device)
+
+
+def _filter_settings(settings: Filters, text: TokenText | None, codes_a, codes_b) -> FilterSettings:
+    tokens = None
+    if settings.non_concept.enabled and text is not None:
+        nc = settings.non_concept
+        excluded = token_classes(text.vocabulary)[nc.token_classes].any(axis=1).to_numpy()
+        tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes in (codes_a, codes_b))
+    elif settings.non_concept.enabled:
+        log.info("non-concept filter skipped: planted tokens have no text")
+    held_min = settings.held_out.min_correlation if settings.held_out.enabled else None
+    return FilterSettings(settings.min_correlation, tokens, settings.non_concept.min_overlap, held_min)
+
+
+def _hub_records(settings: Hubs, pairs: pd.DataFrame, codes_a: sp.csr_matrix, text: TokenText | None) -> list[dict]:
+    """The most-mapped A features with their top-activating contexts (none for planted tokens)."""
+    table = hubs(pairs, settings.count)
+    top_rows = top_activations(codes_a[:, table["a_feature"].to_numpy()], settings.contexts)
+    records = []
+    for row, hub in zip(top_rows, table.itertuples()):
+        record = {"a_feature": int(hub.a_feature), "multiplicity": int(hub.multiplicity), "mean_r": float(hub.mean_r)}
+        if text is not None:
+            record["contexts"] = [context_text(text.windows, text.positions, token, text.vocabulary, settings.context_tokens) for token in row if token >= 0]
+        records.append(record)
+    return records
+
+
+def pair_layers(
+    cache_a: ActivationCache, cache_b: ActivationCache, text: TokenText | None, pairing: PairingSettings, filters: Filters, hub_settings: Hubs
+) -> LayerPairTables:
+    """Pair B's features with A's, filter the pairs, size every 1-1 rule and list the hubs."""
+    held = _held_out_tokens(filters, text, cache_a.codes.shape[0])
+    codes_a, codes_b = cache_a.codes[~held], cache_b.codes[~held]
+    result = _run_pairing(pairing, codes_a, codes_b)
+    settings = _filter_settings(filters, text, codes_a, codes_b)
+    pairs, candidates = result.pairs, candidate_edges(result)
+    if settings.held_out_min_correlation is not None:
+        held_a, held_b = cache_a.codes[held], cache_b.codes[held]
+        pairs["r_held_out"] = edge_correlations(held_a, held_b, pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy())
+        candidates["r_held_out"] = edge_correlations(held_a, held_b, candidates["a"].to_numpy(), candidates["b"].to_numpy())
+    flags = filter_flags(pairs.rename(columns={"a_partner": "a", "b_feature": "b"}), settings)
+    pairs = pd.concat([pairs, flags], axis=1)
+    candidates["kept"] = filter_flags(candidates, settings)["kept"]
+    removed = removal_report(flags, settings)
+    log.info("filters removed %s", {name: removed[name]["removed"] for name in FILTERS})
+
+    kept = pairs[pairs["kept"]]
+    live_a, live_b = len(result.reverse), len(pairs)
+    rules = {}
+    for rule in ONE_TO_ONE_RULES:
+        subset = one_to_one(kept, rule, candidates[candidates["kept"]])
+        rules[rule] = {"n": len(subset.pairs)} | collapse_stats(subset.pairs, live_a, live_b)
+    summary = {
+        "n_tokens": int(cache_a.codes.shape[0]),
+        "n_tokens_pairing": int(codes_a.shape[0]),
+        "n_features_a": result.n_features_a,
+        "n_features_b": result.n_features_b,
+        "dead_a": result.dead_a,
+        "dead_b": result.dead_b,
+        "live_a": live_a,
+        "live_b": live_b,
+        "distinct_partners": int(pairs["a_partner"].nunique()),
+        "unique_partner_share": float((pairs["multiplicity"] == 1).mean()),
+        "mutual_share": float(pairs["mutual"].mean()),
+        "max_multiplicity": int(pairs["multiplicity"].max()),
+        "filters": removed,
+        "one_to_one": rules,
+        "collapse_all_kept": collapse_stats(kept, live_a, live_b),
+    }
+    return LayerPairTables(pairs, result.reverse, candidates, summary, _hub_records(hub_settings, pairs, codes_a, text))

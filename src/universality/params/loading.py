@@ -1,0 +1,174 @@
+"""Load params.yaml and check it against the schema, with messages that name the key and the fix.
+
+Loading stops on an unknown key (naming the nearest valid one), a missing key, a wrong type,
+a value out of range, or a name that refers to nothing (a comparison's source, a source's
+token set), and says which key to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from universality.params.schema import Params
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match the schema; the message names the key and the fix."""
+
+
+def _kind_of(choices: list[type], value: Any, key: str) -> type:
+    """The dataclass among `choices` whose `kind` literal matches value['kind']."""
+    kinds = {typing.get_args(typing.get_type_hints(c)["kind"])[0]: c for c in choices}
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if kind not in kinds:
+        raise ParamsError(f"params.yaml: {key}.kind = {kind!r} is unknown; allowed: {', '.join(kinds)}")
+    return kinds[kind]
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:
+            return _build(_kind_of(inner, value, key), value, key)
+        return _convert(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(f"params.yaml: {key} = {value!r} is not allowed; expected {_describe(tp)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"params.yaml: {key} must be a list, got {type(value).__name__} {value!r}")
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list) or len(value) != len(args):
+            raise ParamsError(f"params.yaml: {key} must be a list of {len(args)} items, got {value!r}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict) or not value:
+            raise ParamsError(f"params.yaml: {key} must be a non-empty mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ParamsError(
+            f"params.yaml: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix or "the top level"
+    if not isinstance(data, dict):
+        raise ParamsError(f"params.yaml: {where} must be {_describe(cls)}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            full = f"{prefix}.{key}" if prefix else str(key)
+            raise ParamsError(f"params.yaml: unknown key {full!r}{hint} Allowed keys here: {', '.join(names)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        full = ", ".join(f"{prefix}.{n}" if prefix else n for n in missing)
+        raise ParamsError(f"params.yaml: missing key(s) {full}")
+    return cls(**{n: _convert(data[n], hints[n], f"{prefix}.{n}" if prefix else n) for n in names})
+
+
+def _check_names(params: Params) -> None:
+    for name, source in params.sources.items():
+        token_set = params.token_sets.get(source.tokens)
+        if token_set is None:
+            raise ParamsError(f"params.yaml: sources.{name}.tokens = {source.tokens!r} names no entry of token_sets ({', '.join(params.token_sets)})")
+        if token_set.kind != source.kind:
+            raise ParamsError(f"params.yaml: sources.{name} is a {source.kind} source but token set {source.tokens!r} is {token_set.kind}; use a {source.kind} token set")
+    for name, comparison in params.comparisons.items():
+        for side in ("a", "b"):
+            source = getattr(comparison, side)
+            if source not in params.sources:
+                raise ParamsError(f"params.yaml: comparisons.{name}.{side} = {source!r} names no entry of sources ({', '.join(params.sources)})")
+            if params.sources[source].tokens != comparison.tokens:
+                raise ParamsError(
+                    f"params.yaml: comparisons.{name} is over token set {comparison.tokens!r} but source {source!r} reads "
+                    f"{params.sources[source].tokens!r}; both sources of a comparison must read its token set"
+                )
+    for role, name in dataclasses.asdict(params.paper).items():
+        if name not in params.comparisons:
+            raise ParamsError(f"params.yaml: paper.{role} = {name!r} names no entry of comparisons ({', '.join(params.comparisons)})")
+    clashes = sorted(set(params.sources) & set(params.comparisons))
+    if clashes:
+        raise ParamsError(f"params.yaml: {clashes} name both a source and a comparison; results/<name>/ must be unambiguous")
+
+
+def _check_values(params: Params) -> None:
+    for name, tokens in params.token_sets.items():
+        if tokens.kind == "planted" and not 0.0 < tokens.firing_min_prob < tokens.firing_max_prob <= 1.0:
+            raise ParamsError(f"params.yaml: need 0 < token_sets.{name}.firing_min_prob < firing_max_prob <= 1")
+        if tokens.kind in ("trained", "pretrained") and tokens.context_length < 2:
+            raise ParamsError(f"params.yaml: token_sets.{name}.context_length must be at least 2 (BOS and one token)")
+    for name, source in params.sources.items():
+        if source.kind == "pretrained":
+            continue
+        if not 0 < source.sae.k <= source.sae.d_sae:
+            raise ParamsError(f"params.yaml: sources.{name}.sae.k must be in 1..d_sae ({source.sae.d_sae})")
+        if source.kind == "trained" and source.model.d_model % source.model.n_heads:
+            raise ParamsError(f"params.yaml: sources.{name}.model.d_model ({source.model.d_model}) must be a multiple of n_heads ({source.model.n_heads})")
+        if source.kind == "planted" and not 0.0 <= source.model.geometry_noise <= 1.0:
+            raise ParamsError(f"params.yaml: sources.{name}.model.geometry_noise must lie in [0, 1], got {source.model.geometry_noise}")
+    if "{layer}" not in params.extract.hook:
+        raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
+    if not 0.0 < params.similarity.svcca_variance <= 1.0:
+        raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
+    for name in ("permutations", "size_matched_draws", "ci_draws"):
+        if getattr(params.nulls, name) < 1:
+            raise ParamsError(f"params.yaml: nulls.{name} must be at least 1")
+    if not 0.0 < params.nulls.ci_fraction < 1.0 or not 0.0 < params.nulls.ci_level < 1.0:
+        raise ParamsError("params.yaml: nulls.ci_fraction and nulls.ci_level must lie in (0, 1)")
+    if params.pairing.chunk_size < 1 or params.pairing.prefix < 1 or params.pairing.token_chunk < 1:
+        raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix and pairing.token_chunk must be at least 1")
+    if not 0.0 < params.filters.held_out.fraction < 1.0:
+        raise ParamsError(f"params.yaml: filters.held_out.fraction must lie in (0, 1), got {params.filters.held_out.fraction}")
+    if not 0.0 < params.filters.non_concept.max_share <= 1.0:
+        raise ParamsError(f"params.yaml: filters.non_concept.max_share must lie in (0, 1], got {params.filters.non_concept.max_share}")
+    for i, (lo, hi) in enumerate(params.subsets.ranges):
+        if lo < 1 or (hi is not None and hi < lo):
+            raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")
+
+
+def parse_params(data: Any) -> Params:
+    """Validate a params mapping (as read from YAML) and return typed Params."""
+    params = _build(Params, data, "")
+    _check_names(params)
+    _check_values(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from err
+    return parse_params(data)

@@ -1,0 +1,1 @@
+"""The manuscript's generated parts: tables, number macros, figures, and the PDF build."""

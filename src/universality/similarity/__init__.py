@@ -1,0 +1,1 @@
+"""Similarity of paired decoder rows: the metrics, their permutation engine, nulls and scoring."""

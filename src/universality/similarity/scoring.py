@@ -1,0 +1,88 @@
+"""Score subsets of a comparison's filtered pairs: every metric with its nulls, per layer pair.
+
+Shared by the main body (the 1-1 set) and the appendix (multiplicity buckets): a subset
+builder turns one layer pair's kept pairs and candidate edges into the subsets to score.
+Where both sources are planted, each record also says how many pairs are correct.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pandas as pd
+
+from universality import io, layout
+from universality.activations.cache import load_layer_pair
+from universality.devices import resolve_device
+from universality.pairing.ground_truth import planted_recovery
+from universality.pairing.subsets import Subset, collapse_stats
+from universality.params.schema import Params
+from universality.similarity.nulls import NullSettings, add_q_values, compare
+from universality.similarity.permutations import METRICS
+
+log = logging.getLogger(__name__)
+
+SubsetBuilder = Callable[[pd.DataFrame, pd.DataFrame], list[Subset]]
+
+
+def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder) -> tuple[list[dict], pd.DataFrame]:
+    """Result records and null scores of every subset of every layer pair of `comparison`."""
+    records, nulls = [], []
+    pair_dir = layout.pair(comparison)
+    summary = io.read_json(pair_dir / "summary.json")
+    n = params.nulls
+    settings = NullSettings(n.permutations, n.size_matched_draws, n.ci_draws, n.ci_fraction, n.ci_level, resolve_device(n.device, "nulls.device"))
+    for layer_a, layer_b in params.layer_pairs(comparison):
+        cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
+        key = layout.layer_pair_key(layer_a, layer_b)
+        pairs = io.read_parquet(pair_dir / f"pairs_{key}.parquet")
+        candidates = io.read_parquet(pair_dir / f"candidates_{key}.parquet")
+        reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
+        kept = pairs[pairs["kept"]]
+        pool_a, pool_b = cache_a.W_dec[reverse["a_feature"].to_numpy()], cache_b.W_dec[pairs["b_feature"].to_numpy()]
+        for index, subset in enumerate(build_subsets(kept, candidates[candidates["kept"]])):
+            partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
+            X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
+            log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
+            scores = compare(X, Y, partners, pool_a, pool_b, params.similarity.svcca_variance, settings, [n.seed, layer_a, layer_b, index])
+            null_scores = scores.pop("null_scores", None)
+            record = {
+                "layer_a": layer_a,
+                "layer_b": layer_b,
+                "subset": subset.name,
+                "label": subset.label,
+                "kind": subset.kind,
+                "pairs_before_filter": len(pairs),
+                "removed_by_filters": len(pairs) - len(kept),
+                "distinct_a": int(subset.pairs["a_partner"].nunique()),
+                "collapse": collapse_stats(subset.pairs, summary[key]["live_a"], summary[key]["live_b"]),
+            } | scores
+            if cache_a.world_ids is not None and cache_b.world_ids is not None:
+                record["planted"] = planted_recovery(cache_a.world_ids[partners], cache_b.world_ids[b_features])
+            records.append(record)
+            for null, by_metric in (null_scores or {}).items():
+                nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
+    add_q_values(records)
+    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
+    return records, pd.concat(nulls, ignore_index=True) if nulls else empty
+
+
+def write_scored(directory, records: list[dict], null_scores: pd.DataFrame) -> None:
+    io.write_json(directory / "results.json", records)
+    io.write_parquet(directory / "null_scores.parquet", null_scores)
+
+
+def headline_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 1-1 scores per layer pair, for `dvc metrics show`."""
+    metrics = {}
+    for record in records:
+        key = f"L{record['layer_a']}_L{record['layer_b']}"
+        metrics[key] = {"n": record["n"]}
+        if record["status"] == "ok":
+            for metric in METRICS:
+                scores = record[metric]
+                metrics[key] |= {metric: scores["observed"], f"{metric}_p_size_matched": scores["size_matched"]["p"]}
+        if "planted" in record:
+            metrics[key]["planted_share_correct"] = record["planted"]["share_correct"]
+    return metrics

@@ -1,0 +1,20 @@
+"""Model of the `planted` kind: the source's feature dictionary over the world."""
+
+from __future__ import annotations
+
+import logging
+
+from universality.params.schema import Params
+from universality.sources.planted.files import load_world, save_dictionary
+from universality.sources.planted.world import planted_dictionary
+
+log = logging.getLogger(__name__)
+
+
+def build(name: str, params: Params) -> dict:
+    """Write source `name`'s dictionary; a planted model has no training metrics."""
+    source = params.sources[name]
+    dictionary = planted_dictionary(params.token_sets[source.tokens], source.model, load_world(params, name)["shared_directions"])
+    log.info("planted %s: %d features in %d dimensions, geometry noise %.2f", name, *dictionary.feature_vectors.shape, source.model.geometry_noise)
+    save_dictionary(name, dictionary)
+    return {}

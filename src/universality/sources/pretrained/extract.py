@@ -1,0 +1,19 @@
+"""Activations of the `pretrained` kind: the hub model and SAEs through the shared extraction."""
+
+from __future__ import annotations
+
+from universality.activations.language_model import extract_language_model
+from universality.devices import resolve_device
+from universality.params.schema import Params
+from universality.sources.pretrained.hub import load_hub_model, load_pretrained_sae
+from universality.sources.pretrained.names import read_model_name, read_sae_entries
+
+
+def build(name: str, params: Params) -> dict:
+    """Activation caches of every layer of source `name` (needs the hub or its local cache)."""
+    device = resolve_device(params.extract.device, "extract.device")
+    model_name, entries = read_model_name(name), read_sae_entries(name)
+    model = load_hub_model(model_name, device=device)
+    saes = {layer: load_pretrained_sae(e["loader"], e["release"], e["sae_id"], device) for layer, e in entries.items()}
+    descriptions = {"model": model_name, "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()}}
+    return extract_language_model(name, params, model, saes, device, descriptions)

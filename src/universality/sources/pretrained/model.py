@@ -1,0 +1,11 @@
+"""Model of the `pretrained` kind: the hub model's name, recorded; weights load at extraction."""
+
+from __future__ import annotations
+
+from universality.params.schema import Params
+from universality.sources.pretrained.names import write_model_name
+
+
+def build(name: str, params: Params) -> dict:
+    write_model_name(name, params.sources[name].model.model_name)
+    return {}

@@ -1,0 +1,25 @@
+"""The pretrained kind's records: which hub model and which published SAE each layer uses."""
+
+from __future__ import annotations
+
+from universality import io, layout
+
+MODEL_FILE = "model.json"
+SAES_FILE = "saes.json"
+
+
+def write_model_name(source: str, model_name: str) -> None:
+    io.write_json(layout.model(source) / MODEL_FILE, {"model_name": model_name})
+
+
+def read_model_name(source: str) -> str:
+    return io.read_json(layout.model(source) / MODEL_FILE)["model_name"]
+
+
+def write_sae_entries(source: str, entries: dict[int, dict[str, str]]) -> None:
+    io.write_json(layout.saes(source) / SAES_FILE, {str(layer): entry for layer, entry in entries.items()})
+
+
+def read_sae_entries(source: str) -> dict[int, dict[str, str]]:
+    """Per layer: {loader, release, sae_id}."""
+    return {int(layer): entry for layer, entry in io.read_json(layout.saes(source) / SAES_FILE).items()}

@@ -1,0 +1,13 @@
+"""SAEs of the `pretrained` kind: each layer's published SAE, recorded by loader, release and id."""
+
+from __future__ import annotations
+
+from universality.params.schema import Params
+from universality.sources.pretrained.names import write_sae_entries
+
+
+def build(name: str, params: Params) -> None:
+    source = params.sources[name]
+    sae = source.sae
+    entries = {layer: {"loader": sae.loader, "release": sae.release, "sae_id": sae.sae_id.format(layer=layer)} for layer in source.layers()}
+    write_sae_entries(name, entries)

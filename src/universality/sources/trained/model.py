@@ -1,0 +1,26 @@
+"""Model of the `trained` kind: a TransformerLens transformer trained on the training windows."""
+
+from __future__ import annotations
+
+import logging
+
+from universality import layout
+from universality.params.schema import Params
+from universality.sources.trained.language_model import language_model_loss, save_toy_model, toy_config, train_toy_model
+from universality.sources.windows import load_token_set, token_metadata
+
+log = logging.getLogger(__name__)
+
+
+def build(name: str, params: Params) -> dict:
+    """Train source `name`'s model; return its held-out loss and parameter count."""
+    spec = params.sources[name].model
+    tokens = layout.tokens(params.sources[name].tokens)
+    token_set, meta = load_token_set(tokens), token_metadata(tokens)
+    config = toy_config(spec, int(meta["vocab_size"]), token_set.windows.shape[1])
+    log.info("training %s: %d layers, d_model %d, on %d windows", name, spec.n_layers, spec.d_model, len(token_set.training_windows()))
+    model = train_toy_model(config, token_set.training_windows(), spec.training)
+    loss = language_model_loss(model, token_set.analysis_windows()[0], int(meta["pad_id"]))
+    log.info("%s: held-out loss %.3f nats per token", name, loss)
+    save_toy_model(model, layout.model(name))
+    return {"loss": loss, "parameters": sum(p.numel() for p in model.parameters())}

@@ -1,0 +1,19 @@
+"""Stage `main_one_to_one`: the main body's scores, on the 1-1 pairs of every layer pair."""
+
+from __future__ import annotations
+
+from universality import io, layout
+from universality.pairing.subsets import one_to_one
+from universality.params.schema import Params
+from universality.similarity.scoring import headline_metrics, score_subsets, write_scored
+
+STAGE = "main_one_to_one"
+
+
+def run(params: Params, name: str) -> None:
+    """Main body: the 1-1 pairs (rule `subsets.one_to_one`) of every layer pair of comparison NAME, with their nulls."""
+    rule = params.subsets.one_to_one
+    records, null_scores = score_subsets(params, name, lambda kept, candidates: [one_to_one(kept, rule, candidates)])
+    directory = layout.scored(name, STAGE)
+    write_scored(directory, records, null_scores)
+    io.write_json(directory / "metrics.json", headline_metrics(records))

@@ -1,0 +1,34 @@
+"""Stage `render`: the manuscript's tables, number macros and figures, from the results files."""
+
+from __future__ import annotations
+
+from universality import io, layout
+from universality.params.schema import Params
+from universality.report import figures, numbers, tables
+
+HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
+MAIN, BUCKETS = "main_one_to_one", "appendix_buckets"
+
+
+def run(params: Params) -> None:
+    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names."""
+    main = params.paper.main
+    pair = layout.pair(main)
+    results = {
+        "records": io.read_json(layout.scored(main, MAIN) / "results.json"),
+        "buckets": io.read_json(layout.scored(main, BUCKETS) / "results.json"),
+        "pair_summary": io.read_json(pair / "summary.json"),
+        "setup": io.read_json(pair / "setup.json"),
+    }
+    planted = {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")}
+    generated = layout.GENERATED
+    io.write_text(generated / "main" / "one_to_one.tex", tables.one_to_one_table(results["records"]))
+    io.write_text(generated / "appendix" / "buckets.tex", tables.bucket_table(results["buckets"]))
+    io.write_text(generated / "appendix" / "filters.tex", tables.filter_table(results["pair_summary"]))
+    io.write_text(generated / "appendix" / "metrics.tex", tables.metric_table(results["records"]))
+    io.write_text(generated / "appendix" / "hubs.tex", tables.hub_table(io.read_json(pair / "hubs.json"), HUBS_PER_LAYER_PAIR))
+    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted))
+    null_scores = io.read_parquet(layout.scored(main, MAIN) / "null_scores.parquet")
+    figures.one_to_one_nulls(results["records"], null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
+    pairs = {key: io.read_parquet(pair / f"pairs_{key}.parquet") for key in results["pair_summary"]}
+    figures.multiplicity(pairs, layout.FIGURES / "multiplicity.pdf")

@@ -1,0 +1,11 @@
+"""Stage `tokens`: build one token set (its kind's builder) into data/tokens/<name>/."""
+
+from __future__ import annotations
+
+from universality import sources
+from universality.params.schema import Params
+
+
+def run(params: Params, name: str) -> None:
+    """Build token set NAME: the fixed tokens both models of a comparison read, and their hash."""
+    sources.implementation(params.token_sets[name].kind, "tokens").build(name, params)
