@@ -58,7 +58,7 @@ def _filter_settings(settings: Filters, text: TokenText | None, codes_a, codes_b
         excluded = token_classes(text.vocabulary)[nc.token_classes].any(axis=1).to_numpy()
         tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes in (codes_a, codes_b))
     elif settings.non_concept.enabled:
-        log.info("non-concept filter skipped: planted tokens have no text")
+        log.info("non-concept filter skipped: this token set has no text")
     held_min = settings.held_out.min_correlation if settings.held_out.enabled else None
     return FilterSettings(settings.min_correlation, tokens, settings.non_concept.min_overlap, held_min)
 
