@@ -80,6 +80,8 @@ def _planted_macros(records: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+# the numbers the planted-validation paragraph quotes for each planted comparison
+PLANTED_QUOTED = ("share", "total", "svcca-max", "svcca-chance-max", "svcca-p-size-max", "rsa-max", "rsa-p-size-max")
 SIGNIFICANCE = 0.05  # the level at which the generated verdict calls a score above chance
 
 
@@ -166,7 +168,8 @@ def number_macros(params: Params, main: dict[str, Any], planted: dict[str, list[
     numbers |= {f"planted-{key}": value for key, value in _planted_macros(main["records"]).items()}
     for role, records in planted.items():
         prefix = role.replace("_", "-")
-        numbers |= {f"{prefix}-{key}": value for key, value in (_score_macros(records) | _planted_macros(records)).items()}
+        quoted = (_score_macros(records) | _planted_macros(records)).items()
+        numbers |= {f"{prefix}-{key}": value for key, value in quoted if key in PLANTED_QUOTED}
     numbers["planted-verdict"] = planted_verdict(planted["planted_related"], planted["planted_unrelated"])
     return numbers
 

@@ -6,7 +6,7 @@ import logging
 
 from universality import io, layout
 from universality.activations.cache import ActivationCache, cache_meta, save_cache
-from universality.activations.extract import encode
+from universality.activations.extract import FINGERPRINT_FILE, encode
 from universality.pairing.ground_truth import planted_labels
 from universality.params.schema import Params
 from universality.sources.planted.files import load_dictionary, load_world, world_latents
@@ -30,4 +30,6 @@ def build(name: str, params: Params) -> dict:
     meta = cache_meta(name, 0, "planted_activations", str(layout.sae(name, 0)), token_hash, codes, activations.shape[1], quality, "cpu")
     cache = ActivationCache(codes=codes, W_dec=W_dec, meta=meta, world_ids=planted_labels(W_dec, dictionary.feature_vectors, dictionary.world_ids))
     save_cache(layout.activation_cache(name, 0), cache)
+    # one pass, no checkpoints; the fingerprint keeps the (declared) scratch folder in git
+    io.write_json(layout.extract_scratch(name) / FINGERPRINT_FILE, {"token_hash": token_hash, "sae": str(layout.sae(name, 0)), "checkpoints": False})
     return {"L0": quality}
