@@ -11,9 +11,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from universality.sources import STAGES as SOURCE_STAGES
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "universality"
-SOURCE_STAGES = ("tokens", "model", "saes", "extract")
 
 
 def module_file(module: str) -> Path | None:
