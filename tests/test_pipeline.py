@@ -132,3 +132,16 @@ def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
         assert changed_stages(project) == {"saes@toy_b", "pair@main"}
     finally:
         path.write_text(original)
+
+
+@pytest.mark.slow
+def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
+    path = project / "params.yaml"
+    original = path.read_text()
+    extra = {"comparisons": {"planted_b_pair": {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted"}}}
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(original), extra), sort_keys=False))
+    try:
+        stages = {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}
+        assert changed_stages(project) == stages
+    finally:
+        path.write_text(original)
