@@ -1,5 +1,6 @@
 """End to end: `dvc repro` on tiny params in a temporary copy builds a PDF holding the numbers."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -78,6 +79,18 @@ def changed_stages(project: Path) -> set[str]:
     return set(status)
 
 
+@contextlib.contextmanager
+def edited_params(project: Path, update: dict):
+    """The project's params.yaml with `update` merged in, restored afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(original), update), sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A copy of the repository with tiny params, built once with `dvc repro`."""
@@ -124,24 +137,13 @@ def test_editing_report_code_invalidates_only_rendering(project):
 
 @pytest.mark.slow
 def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
-    path = project / "params.yaml"
-    original = path.read_text()
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(original), {"sources": {"toy_b": {"sae": {"k": 3}}}}), sort_keys=False))
-    try:
+    with edited_params(project, {"sources": {"toy_b": {"sae": {"k": 3}}}}):
         # dvc status names the stages whose own inputs changed; their outputs then invalidate the rest
         assert changed_stages(project) == {"saes@toy_b", "pair@main"}
-    finally:
-        path.write_text(original)
 
 
 @pytest.mark.slow
 def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
-    path = project / "params.yaml"
-    original = path.read_text()
     extra = {"comparisons": {"planted_b_pair": {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted"}}}
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(original), extra), sort_keys=False))
-    try:
-        stages = {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}
-        assert changed_stages(project) == stages
-    finally:
-        path.write_text(original)
+    with edited_params(project, extra):
+        assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}
