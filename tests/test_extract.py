@@ -17,7 +17,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from universality import io, layout
 from universality.activations.extract import extract_model
-from universality.activations.hooks import HookMismatch, check_hooks
+from universality.activations.hooks import HookFVUTooHigh, HookMismatch, check_hooks
 from universality.sources.trained.language_model import save_toy_model
 from universality.sources.sae_files import save_sae
 from universality.activations.cache import load_cache
@@ -78,20 +78,41 @@ def tiny():
     return model, windows, mask, fitted_saes(model, windows, mask)
 
 
-def test_hook_check_records_both_hooks_and_accepts_the_right_one(tiny):
-    model, windows, mask, saes = tiny
-    report = check_hooks(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=16, device="cpu")
+def run_check(tiny, saes: dict[int, TopKSAE], max_fvu: float = 1.0) -> dict:
+    model, windows, mask, _ = tiny
+    return check_hooks(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=16, device="cpu", max_fvu=max_fvu)
+
+
+def test_hook_check_records_every_neighbour_and_accepts_the_right_hooks(tiny):
+    *_, saes = tiny
+    report = run_check(tiny, saes)
     for layer, entry in report.items():
         assert entry["hook"] == f"blocks.{layer}.hook_resid_post"
-        assert entry["neighbour_hook"] == f"blocks.{layer - 1 if layer else 1}.hook_resid_post"
-        assert entry["fvu"] < entry["neighbour_fvu"]
+        assert entry["max_fvu"] == 1.0
+        assert set(entry["neighbours"]) == {f"blocks.{other}.hook_resid_post" for other in (layer - 1, layer + 1) if 0 <= other < N_LAYERS}
+        assert entry["fvu"] < min(entry["neighbours"].values())
 
 
 def test_hook_check_stops_when_layer_l_sae_reads_block_l_minus_1(tiny):
-    model, windows, mask, saes = tiny
+    *_, saes = tiny
     shifted = {layer + 1: saes[layer] for layer in range(N_LAYERS - 1)}  # SAE of block L-1 configured at L
     with pytest.raises(HookMismatch, match=r"layer 1 reconstructs blocks.0.hook_resid_post better.*configured hook blocks.1"):
-        check_hooks(model, shifted, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=16, device="cpu")
+        run_check(tiny, shifted)
+
+
+def test_hook_check_stops_when_a_middle_layer_sae_reads_block_l_plus_1(tiny):
+    assert N_LAYERS >= 3, "layer 1 must be a middle layer"
+    *_, saes = tiny
+    with pytest.raises(HookMismatch, match=r"layer 1 reconstructs blocks.2.hook_resid_post better.*configured hook blocks.1"):
+        run_check(tiny, {1: saes[2]})  # SAE of block 2 configured at layer 1
+
+
+def test_hook_check_stops_when_the_fvu_exceeds_the_bound(tiny):
+    *_, saes = tiny
+    fvu = max(entry["fvu"] for entry in run_check(tiny, saes).values())
+    with pytest.raises(HookFVUTooHigh, match=r"above extract\.hook_check_max_fvu = .* in params\.yaml"):
+        run_check(tiny, saes, max_fvu=0.99 * fvu)
+    run_check(tiny, saes, max_fvu=1.01 * fvu)
 
 
 def test_chunked_extraction_equals_one_pass_and_drops_masked_positions(tiny, tmp_path):
@@ -124,7 +145,8 @@ def write_project(root: Path, n_windows: int) -> None:
     source = params["sources"][SOURCE]
     source["model"] |= {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
     source["sae"] |= {"d_sae": 2 * RANK, "k": RANK}
-    params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16}
+    # the PCA SAEs of a random model leave FVU ~0.4; this test is about resuming, not the bound
+    params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16, "hook_check_max_fvu": 0.9}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     windows, mask = windows_and_mask(n_windows)
     documents = np.where(mask, 0, -1).astype(np.int32)

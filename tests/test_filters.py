@@ -3,8 +3,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from universality.activations.cache import ActivationCache
 from universality.pairing.contexts import context_text, token_classes, top_activations
-from universality.sources.windows import vocabulary_table
+from universality.pairing.layer_pair import pair_layers
+from universality.params.schema import Filters, HeldOut, Hubs, NonConcept, PairingSettings
+from universality.sources.windows import TokenText, vocabulary_table
 from universality.pairing.filters import (
     FilterSettings,
     FeatureTokens,
@@ -102,3 +105,25 @@ def test_context_marks_the_token_and_drops_specials():
     windows = np.array([[0, 1, 2, 6, 3]])
     positions = np.argwhere(windows >= 0)
     assert context_text(windows, positions, 2, VOCABULARY, before=5, after=1) == " the[[ cat]] sat"
+
+
+def test_held_out_filter_reads_top_tokens_and_contexts_at_the_tokens_the_pairing_saw():
+    """With windows held out, codes lose rows: top tokens and hub contexts must follow the same rows."""
+    rng = np.random.default_rng(0)
+    n_windows, length = 60, 8
+    windows = rng.integers(1, 8, (n_windows, length))
+    windows[:, 0] = 0  # BOS, not counted
+    positions = np.array([(w, o) for w in range(n_windows) for o in range(1, length)])
+    token_ids = windows[positions[:, 0], positions[:, 1]]
+    text = TokenText(token_ids=token_ids, positions=positions, windows=windows, vocabulary=VOCABULARY)
+    n = len(token_ids)
+    a = (rng.random((n, 4)) < 0.2) * rng.uniform(0.5, 1.5, (n, 4))
+    a[:, 0] = (token_ids == 2) * rng.uniform(0.5, 1.5, n)  # fires on " cat" only
+    b = a * rng.uniform(0.8, 1.2, a.shape)
+    cache_a, cache_b = (ActivationCache(sp.csr_matrix(x.astype(np.float32)), rng.standard_normal((4, 6)), {}) for x in (a, b))
+    filters = Filters(0.1, NonConcept(True, 5, ["special", "punctuation"], 0.5, 1), HeldOut(True, 0.5, 0.1, 0))
+    tables = pair_layers(cache_a, cache_b, text, PairingSettings("sparse", 16, 8, 1, 64, "cpu"), filters, Hubs(4, 3, 2))
+    cat = next(h for h in tables.hubs if h["a_feature"] == 0)
+    assert cat["contexts"] and all("[[ cat]]" in context for context in cat["contexts"])
+    pair = tables.pairs.set_index("b_feature").loc[0]
+    assert pair["a_partner"] == 0 and pair["top_token_overlap"] == 1 and pair["kept"]

@@ -3,7 +3,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from universality.pairing.correlation import pair_dense, pair_sparse
+import itertools
+
+from universality.pairing.correlation import feature_stats, pair_dense, pair_sparse
+from universality.pairing.subsets import one_to_one
 
 
 def random_codes(rng, n_tokens, n_features, density, dead=(), always_on=()):
@@ -105,7 +108,7 @@ def test_ties_go_to_the_lowest_index(method):
 def test_all_dead_is_a_clear_error():
     a = sp.csr_matrix((5, 3), dtype=np.float32)
     b = sp.csr_matrix(np.eye(5, 3, dtype=np.float32))
-    with pytest.raises(ValueError, match="every feature of one SAE is dead"):
+    with pytest.raises(ValueError, match="no feature of one SAE is alive"):
         pair_sparse(a, b)
 
 
@@ -113,3 +116,61 @@ def test_sparse_pairing_refuses_negative_codes():
     a = sp.csr_matrix(np.array([[1.0], [-1.0]], dtype=np.float32))
     with pytest.raises(ValueError, match="non-negative codes.*pairing.method: dense"):
         pair_sparse(a, a)
+
+
+def test_float32_caches_give_float64_statistics_and_correlations():
+    """A dense near-constant feature: float32 sums of x and x^2 put its sd off by orders of magnitude."""
+    rng = np.random.default_rng(0)
+    n = 20000
+    dense = np.zeros((n, 4), dtype=np.float32)
+    dense[:, 0] = 1000 + 1e-3 * rng.random(n)  # fires on every token, nearly constant
+    dense[:, 1] = rng.uniform(0.5, 1.5, n)  # fires on every token
+    dense[:, 2] = (rng.random(n) < 0.05) * (dense[:, 0] - 1000) * 1e3  # sparse, follows feature 0's wiggle
+    dense[:, 3] = (rng.random(n) < 0.1) * rng.random(n)
+    codes = sp.csr_matrix(dense)
+    reference = dense.astype(np.float64)
+    stats = feature_stats(codes)
+    np.testing.assert_allclose(stats.mean, reference.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.std, reference.std(axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(stats.support, (dense != 0).sum(axis=0))
+    other = sp.csr_matrix(np.column_stack([dense[:, 2] * rng.uniform(0.9, 1.1, n), dense[:, 0] - 999.9995, dense[:, 3] + dense[:, 1]]))
+    corr, live_a, _ = dense_reference(codes, other)
+    assert live_a.all()
+    for method in ("sparse", "dense"):
+        result = run(method, codes, other, prefix=256)
+        # the cross moment E[ab] - mu_a mu_b still cancels: ~1e-16 * mu^2 / var = 1e-9 for the near-constant feature
+        np.testing.assert_allclose(result.pairs["r"], corr.max(axis=0), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_features_below_the_minimum_support_are_counted_and_not_paired(method):
+    """Two features that fire once, on the same token, correlate perfectly: support keeps them out."""
+    rng = np.random.default_rng(1)
+    a = (rng.random((200, 3)) < 0.2) * rng.uniform(0.5, 1.5, (200, 3))
+    b = (rng.random((200, 3)) < 0.2) * rng.uniform(0.5, 1.5, (200, 3))
+    a[:, 0], b[:, 0] = 0, 0
+    a[17, 0] = b[17, 0] = 1.0
+    codes_a, codes_b = sp.csr_matrix(a.astype(np.float32)), sp.csr_matrix(b.astype(np.float32))
+    kwargs = {"chunk_size": 7} | ({"prefix": 256} if method == "sparse" else {"token_chunk": 97})
+    pair = pair_sparse if method == "sparse" else pair_dense
+    loose = pair(codes_a, codes_b, min_support=1, **kwargs).pairs.set_index("b_feature")
+    assert loose.loc[0, "a_partner"] == 0 and loose.loc[0, "r"] == pytest.approx(1.0)
+    strict = pair(codes_a, codes_b, min_support=5, **kwargs)
+    assert 0 not in strict.pairs["b_feature"].tolist() and 0 not in strict.pairs["a_partner"].tolist()
+    assert (strict.rare_a, strict.rare_b, strict.dead_a, strict.dead_b) == (1, 1, 0, 0)
+
+
+def test_assignment_is_the_heaviest_one_to_one_matching_of_all_pairs():
+    """On these codes, restricting the matching to each feature's best and runner-up partners loses total r."""
+    rng = np.random.default_rng(0)
+    latent = (rng.random((300, 4)) < 0.3).astype(float)
+    mix_a, mix_b = (rng.random((4, 4)) * (rng.random((4, 4)) < 0.5) for _ in range(2))
+    a, b = (sp.csr_matrix(np.maximum(latent @ mix - 0.3, 0).astype(np.float32)) for mix in (mix_a, mix_b))
+    result = pair_sparse(a, b, min_support=1)
+    chosen = one_to_one(result.pairs, "assignment", result.edges).pairs
+    corr, live_a, live_b = dense_reference(a, b)
+    weights = np.maximum(corr, 0)
+    rows, cols = weights.shape
+    best = max(sum(weights[i, p[i]] for i in range(rows) if p[i] < cols) for p in itertools.permutations(range(max(rows, cols))))
+    assert chosen["r"].sum() == pytest.approx(best, abs=1e-9)
+    assert chosen["a_partner"].is_unique and chosen["b_feature"].is_unique

@@ -11,6 +11,7 @@ from universality.pairing.ground_truth import planted_labels, planted_recovery
 from universality.pairing.subsets import one_to_one
 from universality.params import parse_params
 from universality.similarity.nulls import NullSettings, compare
+from universality.similarity.size_matched import FeaturePools
 from universality.sources.planted.sae_training import train_planted_sae
 from universality.sources.planted.world import firing_probabilities, planted_dictionary, sample_latents, shared_feature_directions
 
@@ -32,13 +33,14 @@ def run_planted(params_dict, geometry_noise):
         codes[side], _ = encode(sae, dictionary.activations(latents), 4096, desc=name)
         decoders[side] = sae.W_dec.detach().numpy()
         labels[side] = planted_labels(decoders[side], dictionary.feature_vectors, dictionary.world_ids)
-    pairs = pair_sparse(codes["a"], codes["b"]).pairs
-    kept = pairs[pairs["r"] > params.filters.min_correlation]
+    full = pair_sparse(codes["a"], codes["b"]).pairs
+    kept = full[full["r"] > params.filters.min_correlation]
     pairs = one_to_one(kept, "unique_partner").pairs
     a, b = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
     recovery = planted_recovery(labels["a"][a], labels["b"][b])
     settings = NullSettings(permutations=200, size_matched_draws=20, ci_draws=20, ci_fraction=0.8, ci_level=0.95)
-    scores = compare(decoders["a"][a], decoders["b"][b], a, decoders["a"], decoders["b"], params.similarity.svcca_variance, settings, seed=0)
+    pools = FeaturePools(decoders["a"], decoders["b"][full["b_feature"].to_numpy()], full["a_partner"].to_numpy())
+    scores = compare(decoders["a"][a], decoders["b"][b], a, pools, params.similarity.svcca_variance, settings, seed=0)
     return recovery, scores
 
 

@@ -34,21 +34,24 @@ def test_a_bucket_with_too_few_pairs_shows_no_score():
     assert "0.971" not in table
 
 
-def test_dead_features_count_each_layer_once_across_layer_pairs():
+def test_dead_and_rare_features_count_each_layer_once_across_layer_pairs():
     summaries = [
-        {"layer_a": la, "layer_b": lb, "dead_a": 10 + la, "dead_b": 100 + lb, "n_features_a": 64, "n_features_b": 96}
+        {"layer_a": la, "layer_b": lb, "dead_a": 10 + la, "dead_b": 100 + lb, "rare_a": 1, "rare_b": lb, "n_features_a": 64, "n_features_b": 96,
+         "min_support": 5}
         for la in range(2)
         for lb in range(3)
-    ]
-    assert _dead_feature_macros(summaries) == {"dead-a": "21", "features-a": "128", "dead-b": "303", "features-b": "288"}
+    ]  # fmt: skip
+    assert _dead_feature_macros(summaries) == {
+        "dead-a": "21", "features-a": "128", "dead-b": "303", "features-b": "288", "rare-a": "2", "rare-b": "3", "min-support": "5",
+    }  # fmt: skip
 
 
 def test_filter_table_shows_removals_in_order_and_off_filters():
     filters = {"pairs": 700, "kept": 80, "correlation": {"enabled": True, "removed": 600}, "non_concept": {"enabled": True, "removed": 20},
                "held_out": {"enabled": False, "removed": 0}}  # fmt: skip
     rules = {"unique_partner": {"n": 30}, "mutual_nn": {"n": 40}, "assignment": {"n": 60}, "paper_first_occurrence": {"n": 55}}
-    table = filter_table({"L0_L1": {"layer_a": 0, "layer_b": 1, "filters": filters, "one_to_one": rules}})
-    assert "0 / 1 & 700 & 600 & 20 & off & 80 & 30 & 40 & 60 & 55 \\\\" in table
+    table = filter_table({"L0_L1": {"layer_a": 0, "layer_b": 1, "rare_a": 3, "rare_b": 4, "filters": filters, "one_to_one": rules}})
+    assert "0 / 1 & 3 / 4 & 700 & 600 & 20 & off & 80 & 30 & 40 & 60 & 55 \\\\" in table
 
 
 def test_latex_text_escapes_specials_and_non_ascii():
@@ -82,3 +85,9 @@ def test_planted_verdict_follows_the_p_values_of_each_null(related, unrelated, v
 
 def test_planted_verdict_says_when_a_comparison_could_not_be_scored():
     assert "too few one-to-one pairs" in planted_verdict([{"status": "too few pairs"}], [scored_record(0.5, 0.5)])
+
+
+def test_a_null_with_a_status_gives_no_p_and_no_verdict():
+    with_status = scored_record(0.001, None)
+    assert "has a status instead of a p-value" in planted_verdict([with_status], [scored_record(0.5, 0.5)])
+    assert fmt_p(None) == "--" and fmt(None) == "--"

@@ -33,7 +33,7 @@ def extract_language_model(source: str, params: Params, model, saes: dict[int, S
     settings = params.extract
     check = windows[: settings.hook_check_windows], mask[: settings.hook_check_windows]
     log.info("checking hooks of %s on %d windows", source, len(check[0]))
-    hooks = check_hooks(model, saes, settings.hook, *check, settings.batch_windows, device)
+    hooks = check_hooks(model, saes, settings.hook, *check, settings.batch_windows, device, max_fvu=settings.hook_check_max_fvu)
     fingerprint = {
         "token_hash": token_set.token_hash,
         "model": descriptions["model"],
@@ -54,8 +54,8 @@ def extract_language_model(source: str, params: Params, model, saes: dict[int, S
     quality = {}
     for layer, (codes, metrics) in results.items():
         metrics = metrics | {"hook_check": hooks[layer]}
-        log.info("%s L%d: FVU %.4f (neighbour hook %.4f), L0 %.1f, dead %.3f", source, layer, metrics["fvu"],
-                 hooks[layer]["neighbour_fvu"], metrics["l0"], metrics["dead_fraction"])  # fmt: skip
+        log.info("%s L%d: FVU %.4f (best neighbour hook %.4f), L0 %.1f, dead %.3f", source, layer, metrics["fvu"],
+                 min(hooks[layer]["neighbours"].values()), metrics["l0"], metrics["dead_fraction"])  # fmt: skip
         W_dec = saes[layer].W_dec.detach().float().cpu().numpy()
         meta = cache_meta(source, layer, params.hook_name(layer), descriptions["saes"][layer], token_set.token_hash,
                           codes, W_dec.shape[1], metrics, device)  # fmt: skip

@@ -17,8 +17,15 @@ Two exact methods give the same result:
 - `pair_dense` (any activations, GPU when present): the usual z-scored matmul, one block of
   B features at a time, accumulated over chunks of tokens.
 
-Dead features (zero variance over the tokens) are never partners and never NaN; they are
-counted. Ties go to the lowest feature index, for the best and for the runner-up.
+Dead features (zero variance over the tokens) and rare ones (fewer than `min_support`
+activating tokens: two features that fire once, on the same token, have r = 1) are never
+partners and never NaN; both are counted. Ties go to the lowest feature index, for the best
+and for the runner-up. Means, variances (two-pass) and cross products are float64 whatever
+the cache's dtype; the dense method computes in float64 unless told otherwise.
+
+Both methods also return every pair (A, B) with r above `edge_threshold` (at least 0): the
+edges of the maximum-weight 1-1 assignment. A positive r needs co-firing (never-co-firing
+pairs have r < 0), so the sparse method finds all of them among the co-activations.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-_RELATIVE_VARIANCE_FLOOR = 1e-10
+_RELATIVE_VARIANCE_FLOOR = 1e-24  # variance / mean square of a dead feature: a constant gives ~1e-32 in float64
 _NONE = np.iinfo(np.int64).max  # key of "no candidate": loses every tie
 _PREFIX_MARGIN = 1e-9  # relative gap in c demanded between the runner-up and the first key outside the prefix
 
@@ -42,10 +49,11 @@ _PREFIX_MARGIN = 1e-9  # relative gap in c demanded between the runner-up and th
 class FeatureStats:
     mean: np.ndarray
     std: np.ndarray
-    live: np.ndarray
+    live: np.ndarray  # non-zero variance
+    support: np.ndarray  # activating (non-zero) tokens
 
     def subset(self, index: np.ndarray) -> FeatureStats:
-        return FeatureStats(self.mean[index], self.std[index], self.live[index])
+        return FeatureStats(self.mean[index], self.std[index], self.live[index], self.support[index])
 
 
 @dataclass(frozen=True)
@@ -74,28 +82,40 @@ class Top2:
 class Pairing:
     """Result of pairing B's features with A's.
 
-    pairs: one row per live B feature (b_feature, a_partner, r, a_second, r_second, mutual, multiplicity).
-    reverse: one row per live A feature (a_feature, b_best, r_best, b_second, r_second).
-    A missing runner-up (only one live feature on the other side) has index -1 and value -inf.
+    pairs: one row per paired B feature (b_feature, a_partner, r, a_second, r_second, mutual, multiplicity).
+    reverse: one row per paired A feature (a_feature, b_best, r_best, b_second, r_second).
+    edges: every pair (a, b, r) with r above the edge threshold.
+    A missing runner-up (only one paired feature on the other side) has index -1 and value -inf.
     """
 
     pairs: pd.DataFrame
     reverse: pd.DataFrame
+    edges: pd.DataFrame
     n_features_a: int
     n_features_b: int
     dead_a: int
     dead_b: int
+    rare_a: int  # alive but below the minimum support
+    rare_b: int
 
 
 def feature_stats(codes: sp.spmatrix | np.ndarray) -> FeatureStats:
-    """Per-feature mean, population standard deviation and liveness, in float64."""
+    """Per-feature mean, population standard deviation (two-pass), liveness and support, in float64."""
     n_tokens = codes.shape[0]
-    squares = codes.multiply(codes) if sp.issparse(codes) else np.square(codes, dtype=np.float64)
-    mean = np.asarray(codes.sum(axis=0, dtype=np.float64)).ravel() / n_tokens
-    mean_sq = np.asarray(squares.sum(axis=0, dtype=np.float64)).ravel() / n_tokens
-    var = np.maximum(mean_sq - mean**2, 0.0)
-    live = var > _RELATIVE_VARIANCE_FLOOR * np.maximum(mean_sq, np.finfo(np.float64).tiny)
-    return FeatureStats(mean=mean, std=np.sqrt(var), live=live)
+    if sp.issparse(codes):
+        csc = sp.csc_matrix(codes, dtype=np.float64, copy=True)  # scipy sums float32 data in float32
+        csc.eliminate_zeros()
+        support = np.diff(csc.indptr)
+        column = np.repeat(np.arange(csc.shape[1]), support)
+        mean = np.bincount(column, weights=csc.data, minlength=csc.shape[1]) / n_tokens
+        squares = np.bincount(column, weights=(csc.data - mean[column]) ** 2, minlength=csc.shape[1])
+        var = (squares + (n_tokens - support) * mean**2) / n_tokens  # the silent tokens deviate by -mean
+    else:
+        dense = np.asarray(codes, dtype=np.float64)
+        mean, support = dense.mean(axis=0), np.count_nonzero(dense, axis=0)
+        var = ((dense - mean) ** 2).mean(axis=0)
+    live = var > _RELATIVE_VARIANCE_FLOOR * np.maximum(var + mean**2, np.finfo(np.float64).tiny)
+    return FeatureStats(mean=mean, std=np.sqrt(var), live=live, support=support)
 
 
 def correlation_from_moments(cross_mean, mean_q, std_q, mean_k, std_k):
@@ -178,8 +198,11 @@ class _SparseSide:
         return self.stats.mean / self.stats.std
 
 
-def _nearest_sparse(query: _SparseSide, key: _SparseSide, chunk_size: int, prefix: int, workers: int, desc: str) -> Top2:
-    """Top-2 key feature (live index) of every live query feature, exactly, from sparse codes."""
+def _nearest_sparse(
+    query: _SparseSide, key: _SparseSide, chunk_size: int, prefix: int, workers: int, desc: str, edge_threshold: float | None = None
+) -> tuple[Top2, pd.DataFrame | None]:
+    """Top-2 key feature (live index) of every live query feature, exactly, from sparse codes;
+    with `edge_threshold`, also every (query, key) pair with r above it (live indices)."""
     n_tokens, n_keys = key.codes.shape
     order = np.lexsort((np.arange(n_keys), key.c))
     prefix_ids = np.sort(order[:prefix])
@@ -189,7 +212,7 @@ def _nearest_sparse(query: _SparseSide, key: _SparseSide, chunk_size: int, prefi
     query_t = query.codes.T.tocsr()
     key_codes = key.codes.tocsr()
 
-    def block(start: int) -> Top2:
+    def block(start: int) -> tuple[Top2, pd.DataFrame | None]:
         rows = slice(start, min(start + chunk_size, query_t.shape[0]))
         cross = query_t[rows] @ key_codes
         mean_q, std_q = query.stats.mean[rows], query.stats.std[rows]
@@ -197,6 +220,10 @@ def _nearest_sparse(query: _SparseSide, key: _SparseSide, chunk_size: int, prefi
         cols = cross.indices
         corr = correlation_from_moments(cross.data / n_tokens, mean_q[segment], std_q[segment], key.stats.mean[cols], key.stats.std[cols])
         cofiring = segment_top2(corr, cols.astype(np.int64), cross.indptr)
+        edges = None
+        if edge_threshold is not None:
+            above = corr > edge_threshold
+            edges = pd.DataFrame({"query": segment[above] + start, "key": cols[above].astype(np.int64), "r": corr[above]})
 
         in_prefix = position[cols] >= 0
         cofires_with_prefix = np.zeros((len(mean_q), len(prefix_ids)), dtype=bool)
@@ -214,12 +241,13 @@ def _nearest_sparse(query: _SparseSide, key: _SparseSide, chunk_size: int, prefi
             dense_cross = (query_t[rows][rows_unsure] @ key_codes).toarray() / n_tokens
             exact = correlation_from_moments(dense_cross, mean_q[rows_unsure, None], std_q[rows_unsure, None], key.stats.mean, key.stats.std)
             result.put(rows_unsure, dense_top2(torch.from_numpy(exact), dim=1))
-        return result
+        return result, edges
 
     starts = range(0, query_t.shape[0], chunk_size)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         blocks = list(tqdm(pool.map(block, starts), total=len(starts), desc=desc, unit="block"))
-    return Top2(*(np.concatenate([getattr(b, field) for b in blocks]) for field in ("value", "key", "value_second", "key_second")))
+    top2 = Top2(*(np.concatenate([getattr(b, field) for b, _ in blocks]) for field in ("value", "key", "value_second", "key_second")))
+    return top2, pd.concat([edges for _, edges in blocks], ignore_index=True) if edge_threshold is not None else None
 
 
 def _live_side(codes: sp.spmatrix, stats: FeatureStats, live: np.ndarray) -> _SparseSide:
@@ -227,18 +255,20 @@ def _live_side(codes: sp.spmatrix, stats: FeatureStats, live: np.ndarray) -> _Sp
 
 
 def pair_sparse(
-    codes_a: sp.spmatrix, codes_b: sp.spmatrix, chunk_size: int = 1024, prefix: int = 256, workers: int | None = None
-) -> Pairing:
+    codes_a: sp.spmatrix, codes_b: sp.spmatrix, chunk_size: int = 1024, prefix: int = 256, workers: int | None = None,
+    min_support: int = 1, edge_threshold: float = 0.0,
+) -> Pairing:  # fmt: skip
     """Exact pairing from non-negative sparse codes (tokens x features); see the module docstring."""
     for name, codes in (("A", codes_a), ("B", codes_b)):
         if codes.nnz and codes.data.min() < 0:
             raise ValueError(f"sparse pairing needs non-negative codes (SAE activations), but {name} has negative values: use `pairing.method: dense`")
-    stats_a, stats_b, live_a, live_b = _checked_stats(codes_a, codes_b)
-    side_a, side_b = _live_side(codes_a, stats_a, live_a), _live_side(codes_b, stats_b, live_b)
+    sides = _PairedFeatures.of(codes_a, codes_b, min_support)
+    side_a, side_b = (_live_side(codes, stats, ids) for codes, stats, ids in ((codes_a, sides.stats_a, sides.a), (codes_b, sides.stats_b, sides.b)))
     workers = workers or len(os.sched_getaffinity(0))
-    forward = _nearest_sparse(side_b, side_a, chunk_size, prefix, workers, "pairing B -> A")
-    reverse = _nearest_sparse(side_a, side_b, chunk_size, prefix, workers, "pairing A -> B")
-    return _assemble(codes_a.shape[1], codes_b.shape[1], live_a, live_b, forward, reverse)
+    forward, edges = _nearest_sparse(side_b, side_a, chunk_size, prefix, workers, "pairing B -> A", max(edge_threshold, 0.0))
+    reverse, _ = _nearest_sparse(side_a, side_b, chunk_size, prefix, workers, "pairing A -> B")
+    edges = pd.DataFrame({"a": sides.a[edges["key"].to_numpy()], "b": sides.b[edges["query"].to_numpy()], "r": edges["r"].to_numpy()})
+    return _assemble(codes_a.shape[1], codes_b.shape[1], sides, forward, reverse, edges)
 
 
 # --- the dense method -------------------------------------------------------------------------
@@ -255,43 +285,67 @@ def _standardized(codes, rows: slice, stats: FeatureStats, live: np.ndarray, dev
 
 
 def pair_dense(
-    codes_a, codes_b, chunk_size: int = 2048, token_chunk: int = 4096, device: str = "cpu", dtype: torch.dtype = torch.float32
-) -> Pairing:
-    """Pairing by z-scored matmul (sparse or dense inputs), B features in blocks, tokens in chunks."""
-    stats_a, stats_b, live_a, live_b = _checked_stats(codes_a, codes_b)
+    codes_a, codes_b, chunk_size: int = 2048, token_chunk: int = 4096, device: str = "cpu", dtype: torch.dtype = torch.float64,
+    min_support: int = 1, edge_threshold: float = 0.0,
+) -> Pairing:  # fmt: skip
+    """Pairing by z-scored matmul (sparse or dense inputs), B features in blocks, tokens in chunks.
+
+    Exact (to float64 rounding) with the default dtype; float32 is faster on a GPU and approximate.
+    """
+    sides = _PairedFeatures.of(codes_a, codes_b, min_support)
+    live_a, live_b = sides.a, sides.b
     n_tokens = codes_a.shape[0]
     token_chunks = [slice(start, min(start + token_chunk, n_tokens)) for start in range(0, n_tokens, token_chunk)]
     forward = Top2.empty(len(live_b))
     reverse = Top2.empty(len(live_a))
+    edges = []
     for start in tqdm(range(0, len(live_b), chunk_size), desc="pairing (dense)", unit="block"):
         cols = live_b[start : start + chunk_size]
         block = torch.zeros(len(live_a), len(cols), device=device, dtype=dtype)
         for rows in token_chunks:
-            za = _standardized(codes_a, rows, stats_a, live_a, device, dtype)
-            zb = _standardized(codes_b, rows, stats_b, cols, device, dtype)
+            za = _standardized(codes_a, rows, sides.stats_a, live_a, device, dtype)
+            zb = _standardized(codes_b, rows, sides.stats_b, cols, device, dtype)
             block.addmm_(za.T, zb)
         block /= n_tokens
         forward.put(np.arange(start, start + len(cols)), dense_top2(block, dim=0))
         in_block = dense_top2(block, dim=1)
         offset = Top2(in_block.value, in_block.key + start, in_block.value_second, np.where(in_block.key_second == _NONE, _NONE, in_block.key_second + start))
         reverse = merge_top2(reverse, offset)
-    return _assemble(codes_a.shape[1], codes_b.shape[1], live_a, live_b, forward, reverse)
+        a, b = torch.nonzero(block > max(edge_threshold, 0.0), as_tuple=True)
+        edges.append(pd.DataFrame({"a": live_a[a.cpu().numpy()], "b": cols[b.cpu().numpy()], "r": block[a, b].double().cpu().numpy()}))
+    return _assemble(codes_a.shape[1], codes_b.shape[1], sides, forward, reverse, pd.concat(edges, ignore_index=True))
 
 
 # --- shared -----------------------------------------------------------------------------------
 
 
-def _checked_stats(codes_a, codes_b) -> tuple[FeatureStats, FeatureStats, np.ndarray, np.ndarray]:
-    if codes_a.shape[0] != codes_b.shape[0]:
-        raise ValueError(f"token counts differ: A has {codes_a.shape[0]}, B has {codes_b.shape[0]}")
-    stats_a, stats_b = feature_stats(codes_a), feature_stats(codes_b)
-    if not stats_a.live.any() or not stats_b.live.any():
-        raise ValueError("every feature of one SAE is dead on this token set: nothing can be paired")
-    return stats_a, stats_b, np.flatnonzero(stats_a.live), np.flatnonzero(stats_b.live)
+@dataclass(frozen=True)
+class _PairedFeatures:
+    """Both sides' statistics and the features that can be paired: alive and with enough activating tokens."""
+
+    stats_a: FeatureStats
+    stats_b: FeatureStats
+    a: np.ndarray
+    b: np.ndarray
+
+    @staticmethod
+    def of(codes_a, codes_b, min_support: int) -> _PairedFeatures:
+        if codes_a.shape[0] != codes_b.shape[0]:
+            raise ValueError(f"token counts differ: A has {codes_a.shape[0]}, B has {codes_b.shape[0]}")
+        stats_a, stats_b = feature_stats(codes_a), feature_stats(codes_b)
+        a, b = (np.flatnonzero(stats.live & (stats.support >= min_support)) for stats in (stats_a, stats_b))
+        if not len(a) or not len(b):
+            raise ValueError(f"no feature of one SAE is alive with at least {min_support} activating tokens (pairing.min_support) on this token set: nothing can be paired")
+        return _PairedFeatures(stats_a, stats_b, a, b)
+
+    def rare(self, side: str) -> int:
+        stats, paired = (self.stats_a, self.a) if side == "a" else (self.stats_b, self.b)
+        return int(stats.live.sum()) - len(paired)
 
 
-def _assemble(n_a: int, n_b: int, live_a: np.ndarray, live_b: np.ndarray, forward: Top2, reverse: Top2) -> Pairing:
-    """Tables in feature indices from top-2 results in live indices."""
+def _assemble(n_a: int, n_b: int, sides: _PairedFeatures, forward: Top2, reverse: Top2, edges: pd.DataFrame) -> Pairing:
+    """Tables in feature indices from top-2 results in paired-feature indices."""
+    live_a, live_b = sides.a, sides.b
     forward, reverse = forward.relabel(live_a), reverse.relabel(live_b)
     partner = forward.key
     best_b_of_a = np.full(n_a, -1, dtype=np.int64)
@@ -316,23 +370,10 @@ def _assemble(n_a: int, n_b: int, live_a: np.ndarray, live_b: np.ndarray, forwar
             "r_second": reverse.value_second,
         }
     )
-    return Pairing(pairs, reverse_table, n_a, n_b, dead_a=n_a - len(live_a), dead_b=n_b - len(live_b))
+    edges = edges.astype({"a": np.int64, "b": np.int64}).sort_values(["b", "a"]).reset_index(drop=True)
+    dead_a, dead_b = n_a - int(sides.stats_a.live.sum()), n_b - int(sides.stats_b.live.sum())
+    return Pairing(pairs, reverse_table, edges, n_a, n_b, dead_a=dead_a, dead_b=dead_b, rare_a=sides.rare("a"), rare_b=sides.rare("b"))
 
 
 def _missing_as_minus_one(keys: np.ndarray) -> np.ndarray:
     return np.where(keys == _NONE, -1, keys).astype(np.int64)
-
-
-def candidate_edges(result: Pairing) -> pd.DataFrame:
-    """Candidate 1-1 pairs (a, b, r, source): each B feature's best and runner-up A, each A feature's best B."""
-    pairs, reverse = result.pairs, result.reverse
-    second = pairs[pairs["a_second"] >= 0]
-    edges = pd.concat(
-        [
-            pd.DataFrame({"a": pairs["a_partner"], "b": pairs["b_feature"], "r": pairs["r"], "source": "b_best"}),
-            pd.DataFrame({"a": second["a_second"], "b": second["b_feature"], "r": second["r_second"], "source": "b_second"}),
-            pd.DataFrame({"a": reverse["a_feature"], "b": reverse["b_best"], "r": reverse["r_best"], "source": "a_best"}),
-        ],
-        ignore_index=True,
-    )
-    return edges.drop_duplicates(["a", "b"], keep="first").sort_values(["b", "a"]).reset_index(drop=True)

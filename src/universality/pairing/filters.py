@@ -104,6 +104,13 @@ def filter_flags(edges: pd.DataFrame, settings: FilterSettings) -> pd.DataFrame:
     return flags
 
 
+def passes_feature_filters(settings: FilterSettings, side: str, features: np.ndarray) -> np.ndarray:
+    """Whether each feature of side "a" or "b" passes the per-feature part of the filters (it is not non-concept)."""
+    if settings.tokens is None:
+        return np.ones(len(features), dtype=bool)
+    return ~settings.tokens["ab".index(side)].non_concept[features]
+
+
 def removal_report(flags: pd.DataFrame, settings: FilterSettings) -> dict:
     """How many pairs each filter removed, in order and alone, and how many are kept."""
     enabled = {

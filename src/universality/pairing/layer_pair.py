@@ -2,13 +2,14 @@
 
 `pair_layers` takes the two activation caches and the token set's text (None for planted
 tokens, which have none) and returns every table the pair stage writes, with the summary
-that the report reads.
+that the report reads. With the held-out filter on, pairing, top tokens and hub contexts all
+read the same tokens (those not held out), each mapped to its own text.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,10 @@ import scipy.sparse as sp
 from universality.activations.cache import ActivationCache
 from universality.devices import resolve_device
 from universality.pairing.contexts import context_text, token_classes, top_activations
-from universality.pairing.correlation import Pairing, candidate_edges, pair_dense, pair_sparse
-from universality.pairing.filters import FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, removal_report
+from universality.pairing.correlation import Pairing, pair_dense, pair_sparse
+from universality.pairing.filters import (
+    FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, passes_feature_filters, removal_report,
+)  # fmt: skip
 from universality.pairing.subsets import ONE_TO_ONE_RULES, collapse_stats, hubs, one_to_one
 from universality.params.schema import Filters, Hubs, PairingSettings
 from universality.sources.windows import TokenText
@@ -28,9 +31,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LayerPairTables:
-    pairs: pd.DataFrame  # one row per live B feature: partner, r, runner-up, multiplicity, filter flags
-    reverse: pd.DataFrame  # one row per live A feature: its best B feature
-    candidates: pd.DataFrame  # candidate edges of the 1-1 assignment, with `kept`
+    pairs: pd.DataFrame  # one row per paired B feature: partner, r, runner-up, multiplicity, filter flags
+    reverse: pd.DataFrame  # one row per paired A feature: its best B feature, whether it passes the per-feature filters
+    edges: pd.DataFrame  # every pair with r above the correlation threshold (the 1-1 assignment's graph), with `kept`
     summary: dict
     hubs: list[dict]
 
@@ -44,11 +47,17 @@ def _held_out_tokens(settings: Filters, text: TokenText | None, n_tokens: int) -
     return held_out_groups(groups, held.fraction, held.seed)
 
 
-def _run_pairing(settings: PairingSettings, codes_a: sp.csr_matrix, codes_b: sp.csr_matrix) -> Pairing:
+def _run_pairing(settings: PairingSettings, codes_a: sp.csr_matrix, codes_b: sp.csr_matrix, edge_threshold: float) -> Pairing:
+    shared = {"chunk_size": settings.chunk_size, "min_support": settings.min_support, "edge_threshold": edge_threshold}
     if settings.method == "sparse":
-        return pair_sparse(codes_a, codes_b, chunk_size=settings.chunk_size, prefix=settings.prefix)
+        return pair_sparse(codes_a, codes_b, prefix=settings.prefix, **shared)
     device = resolve_device(settings.device, "pairing.device")
-    return pair_dense(codes_a, codes_b, chunk_size=settings.chunk_size, token_chunk=settings.token_chunk, device=device)
+    return pair_dense(codes_a, codes_b, token_chunk=settings.token_chunk, device=device, **shared)
+
+
+def _pairing_text(text: TokenText | None, rows: np.ndarray) -> TokenText | None:
+    """The text of the counted tokens at `rows` (those the pairing reads), in their order."""
+    return None if text is None else replace(text, token_ids=text.token_ids[rows], positions=text.positions[rows])
 
 
 def _filter_settings(settings: Filters, text: TokenText | None, codes_a, codes_b) -> FilterSettings:
@@ -82,24 +91,28 @@ def pair_layers(
     """Pair B's features with A's, filter the pairs, size every 1-1 rule and list the hubs."""
     held = _held_out_tokens(filters, text, cache_a.codes.shape[0])
     codes_a, codes_b = cache_a.codes[~held], cache_b.codes[~held]
-    result = _run_pairing(pairing, codes_a, codes_b)
+    text = _pairing_text(text, np.flatnonzero(~held))
+    result = _run_pairing(pairing, codes_a, codes_b, filters.min_correlation or 0.0)
     settings = _filter_settings(filters, text, codes_a, codes_b)
-    pairs, candidates = result.pairs, candidate_edges(result)
+    pairs, edges = result.pairs, result.edges
     if settings.held_out_min_correlation is not None:
         held_a, held_b = cache_a.codes[held], cache_b.codes[held]
         pairs["r_held_out"] = edge_correlations(held_a, held_b, pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy())
-        candidates["r_held_out"] = edge_correlations(held_a, held_b, candidates["a"].to_numpy(), candidates["b"].to_numpy())
+        edges["r_held_out"] = edge_correlations(held_a, held_b, edges["a"].to_numpy(), edges["b"].to_numpy())
     flags = filter_flags(pairs.rename(columns={"a_partner": "a", "b_feature": "b"}), settings)
     pairs = pd.concat([pairs, flags], axis=1)
-    candidates["kept"] = filter_flags(candidates, settings)["kept"]
+    edges["kept"] = filter_flags(edges, settings)["kept"]
+    reverse = result.reverse
+    pairs["b_passes_feature_filters"] = passes_feature_filters(settings, "b", pairs["b_feature"].to_numpy())
+    reverse["passes_feature_filters"] = passes_feature_filters(settings, "a", reverse["a_feature"].to_numpy())
     removed = removal_report(flags, settings)
     log.info("filters removed %s", {name: removed[name]["removed"] for name in FILTERS})
 
     kept = pairs[pairs["kept"]]
-    live_a, live_b = len(result.reverse), len(pairs)
+    live_a, live_b = len(reverse), len(pairs)
     rules = {}
     for rule in ONE_TO_ONE_RULES:
-        subset = one_to_one(kept, rule, candidates[candidates["kept"]])
+        subset = one_to_one(kept, rule, edges[edges["kept"]])
         rules[rule] = {"n": len(subset.pairs)} | collapse_stats(subset.pairs, live_a, live_b)
     summary = {
         "n_tokens": int(cache_a.codes.shape[0]),
@@ -108,8 +121,12 @@ def pair_layers(
         "n_features_b": result.n_features_b,
         "dead_a": result.dead_a,
         "dead_b": result.dead_b,
+        "min_support": pairing.min_support,
+        "rare_a": result.rare_a,
+        "rare_b": result.rare_b,
         "live_a": live_a,
         "live_b": live_b,
+        "edges": len(edges),
         "distinct_partners": int(pairs["a_partner"].nunique()),
         "unique_partner_share": float((pairs["multiplicity"] == 1).mean()),
         "mutual_share": float(pairs["mutual"].mean()),
@@ -118,4 +135,4 @@ def pair_layers(
         "one_to_one": rules,
         "collapse_all_kept": collapse_stats(kept, live_a, live_b),
     }
-    return LayerPairTables(pairs, result.reverse, candidates, summary, _hub_records(hub_settings, pairs, codes_a, text))
+    return LayerPairTables(pairs, reverse, edges, summary, _hub_records(hub_settings, pairs, codes_a, text))

@@ -7,9 +7,10 @@ many-to-1 pair look one-to-one. Subsets are built from the pairs that passed the
 1-1 rules (`subsets.one_to_one` picks the main body's):
 - `unique_partner`: pairs whose A partner has m = 1;
 - `mutual_nn`: pairs that are each other's nearest neighbour in both directions;
-- `assignment`: the 1-1 matching of largest total r over the candidate pairs (best and
-  runner-up partner of every B feature, best partner of every A feature, filtered),
-  `scipy.optimize.linear_sum_assignment` per connected component of the candidate graph;
+- `assignment`: the 1-1 matching of largest total r over every pair that passes the filters
+  (the pairing's edges: all pairs with r above the correlation threshold), exact, by
+  `scipy.sparse.csgraph.min_weight_full_bipartite_matching` on the sparse edge graph with a
+  zero-weight "unmatched" option for every feature;
 - `paper_first_occurrence`: the paper's own rule, the first B feature (lowest index) per A
   partner; labelled as such.
 """
@@ -21,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 ONE_TO_ONE_RULES = {
     "unique_partner": "1-1 (unique partner)",
@@ -40,16 +40,16 @@ class Subset:
     pairs: pd.DataFrame  # columns b_feature, a_partner, r (and more)
 
 
-def one_to_one(kept: pd.DataFrame, rule: str, candidates: pd.DataFrame | None = None) -> Subset:
-    """The 1-1 pairs under `rule` (see the module docstring); `assignment` needs the kept candidates."""
+def one_to_one(kept: pd.DataFrame, rule: str, edges: pd.DataFrame | None = None) -> Subset:
+    """The 1-1 pairs under `rule` (see the module docstring); `assignment` needs the kept edges (a, b, r)."""
     if rule == "unique_partner":
         pairs = kept[kept["multiplicity"] == 1]
     elif rule == "mutual_nn":
         pairs = kept[kept["mutual"]]
     elif rule == "assignment":
-        if candidates is None:
-            raise ValueError("the assignment rule needs the candidate pairs of the pairing stage")
-        pairs = optimal_assignment(candidates)
+        if edges is None:
+            raise ValueError("the assignment rule needs the edges of the pairing stage")
+        pairs = optimal_assignment(edges)
     elif rule == "paper_first_occurrence":
         pairs = kept.sort_values("b_feature").drop_duplicates("a_partner", keep="first")
     else:
@@ -57,33 +57,34 @@ def one_to_one(kept: pd.DataFrame, rule: str, candidates: pd.DataFrame | None = 
     return Subset(f"one_to_one_{rule}", ONE_TO_ONE_RULES[rule], "one_to_one", pairs.reset_index(drop=True))
 
 
-def optimal_assignment(candidates: pd.DataFrame) -> pd.DataFrame:
-    """Max-total-r 1-1 matching over candidate edges (columns a, b, r), one component at a time."""
-    a_ids, a_index = np.unique(candidates["a"].to_numpy(), return_inverse=True)
-    b_ids, b_index = np.unique(candidates["b"].to_numpy(), return_inverse=True)
-    r = candidates["r"].to_numpy()
-    n_a = len(a_ids)
-    graph = sp.coo_matrix((np.ones(len(r)), (a_index, n_a + b_index)), shape=(n_a + len(b_ids),) * 2)
-    _, component = connected_components(graph, directed=False)
-    chosen = []
-    edge_component = component[a_index]
-    for label in np.unique(edge_component):
-        edges = np.flatnonzero(edge_component == label)
-        rows, row_of = np.unique(a_index[edges], return_inverse=True)
-        cols, col_of = np.unique(b_index[edges], return_inverse=True)
-        weight = np.zeros((len(rows), len(cols)))
-        is_edge = np.zeros_like(weight, dtype=bool)
-        weight[row_of, col_of], is_edge[row_of, col_of] = r[edges], True
-        # a non-edge costs 0, so it stands for "unmatched" and an edge is taken only where it adds r > 0
-        cost = np.where(is_edge, -weight, 0.0)
-        matched_rows, matched_cols = linear_sum_assignment(cost)
-        real = is_edge[matched_rows, matched_cols] & (weight[matched_rows, matched_cols] > 0)
-        chosen.append(pd.DataFrame({
-            "b_feature": b_ids[cols[matched_cols[real]]], "a_partner": a_ids[rows[matched_rows[real]]], "r": weight[matched_rows, matched_cols][real],
-        }))  # fmt: skip
-    if not chosen:
+_UNMATCHED_COST = 2.0  # cost of leaving a feature unmatched; an edge costs this minus r (> 0 for r <= 1)
+
+
+def optimal_assignment(edges: pd.DataFrame) -> pd.DataFrame:
+    """The 1-1 matching of largest total r over the edges (columns a, b, r), exactly.
+
+    Every feature may stay unmatched: the graph gets a stand-in B' for every B feature and A'
+    for every A feature, with edges A-A', B'-B and, for each edge (a, b), B'_b-A'_a. A full
+    matching of A + B' to B + A' then picks a matching of the real graph and pairs every
+    feature it leaves out with its own stand-in, so the cheapest full matching is the
+    heaviest real matching.
+    """
+    edges = edges[edges["r"].to_numpy() > 0]
+    if edges.empty:
         return pd.DataFrame({"b_feature": np.array([], dtype=np.int64), "a_partner": np.array([], dtype=np.int64), "r": []})
-    return pd.concat(chosen).sort_values("b_feature").reset_index(drop=True)
+    a_ids, a = np.unique(edges["a"].to_numpy(), return_inverse=True)
+    b_ids, b = np.unique(edges["b"].to_numpy(), return_inverse=True)
+    n_a, n_b, r = len(a_ids), len(b_ids), edges["r"].to_numpy()
+    rows = np.concatenate([a, np.arange(n_a), n_a + np.arange(n_b), n_a + b])  # A, then B'
+    cols = np.concatenate([b, n_b + np.arange(n_a), np.arange(n_b), n_b + a])  # B, then A'
+    cost = np.concatenate([_UNMATCHED_COST - r, np.full(n_a + n_b + len(r), _UNMATCHED_COST)])
+    matched_rows, matched_cols = min_weight_full_bipartite_matching(sp.csr_matrix((cost, (rows, cols)), shape=(n_a + n_b,) * 2))
+    real = (matched_rows < n_a) & (matched_cols < n_b)
+    chosen_a, chosen_b = matched_rows[real], matched_cols[real]
+    keys, order = a * n_b + b, np.argsort(a * n_b + b)
+    edge = order[np.searchsorted(keys[order], chosen_a * n_b + chosen_b)]
+    table = pd.DataFrame({"b_feature": b_ids[chosen_b], "a_partner": a_ids[chosen_a], "r": r[edge]})
+    return table.sort_values("b_feature").reset_index(drop=True)
 
 
 def cumulative_buckets(pairs: pd.DataFrame, caps: list[int]) -> list[Subset]:

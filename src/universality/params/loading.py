@@ -137,6 +137,8 @@ def _check_values(params: Params) -> None:
             raise ParamsError(f"params.yaml: sources.{name}.model.geometry_noise must lie in [0, 1], got {source.model.geometry_noise}")
     if "{layer}" not in params.extract.hook:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
+    if not params.extract.hook_check_max_fvu > 0.0:
+        raise ParamsError(f"params.yaml: extract.hook_check_max_fvu must be positive, got {params.extract.hook_check_max_fvu}")
     if not 0.0 < params.similarity.svcca_variance <= 1.0:
         raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
     for name in ("permutations", "size_matched_draws", "ci_draws"):
@@ -144,8 +146,8 @@ def _check_values(params: Params) -> None:
             raise ParamsError(f"params.yaml: nulls.{name} must be at least 1")
     if not 0.0 < params.nulls.ci_fraction < 1.0 or not 0.0 < params.nulls.ci_level < 1.0:
         raise ParamsError("params.yaml: nulls.ci_fraction and nulls.ci_level must lie in (0, 1)")
-    if params.pairing.chunk_size < 1 or params.pairing.prefix < 1 or params.pairing.token_chunk < 1:
-        raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix and pairing.token_chunk must be at least 1")
+    if min(params.pairing.chunk_size, params.pairing.prefix, params.pairing.token_chunk, params.pairing.min_support) < 1:
+        raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix, pairing.token_chunk and pairing.min_support must be at least 1")
     if not 0.0 < params.filters.held_out.fraction < 1.0:
         raise ParamsError(f"params.yaml: filters.held_out.fraction must lie in (0, 1), got {params.filters.held_out.fraction}")
     if not 0.0 < params.filters.non_concept.max_share <= 1.0:

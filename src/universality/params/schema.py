@@ -219,6 +219,7 @@ class Extract:
     batch_windows: int
     chunk_windows: int
     hook_check_windows: int
+    hook_check_max_fvu: float  # the hook check stops when an SAE's FVU on its configured hook exceeds this
     device: Literal["auto", "cpu", "cuda"]
 
 
@@ -229,6 +230,7 @@ class PairingSettings:
     method: Literal["sparse", "dense"]
     chunk_size: int  # query features per sparse block, or B features per dense block
     prefix: int  # smallest-mean/sd keys each query is checked against for never co-firing partners
+    min_support: int  # activating tokens a feature needs to be paired
     token_chunk: int  # tokens per dense matmul chunk
     device: str  # dense method: auto (CUDA when present), cpu, cuda, cuda:N
 

@@ -19,12 +19,13 @@ from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, fmt_share, l
 
 
 def _dead_feature_macros(summaries: list[dict[str, Any]]) -> dict[str, str]:
-    """Dead features per model over all its layers (each layer counted once, not per layer pair)."""
-    numbers = {}
+    """Dead and rare (below the minimum support) features per model over all its layers (each layer counted once)."""
+    numbers = {"min-support": str(summaries[0]["min_support"])}
     for role in ("a", "b"):
-        per_layer = {s[f"layer_{role}"]: (s[f"dead_{role}"], s[f"n_features_{role}"]) for s in summaries}
-        numbers[f"dead-{role}"] = str(sum(dead for dead, _ in per_layer.values()))
-        numbers[f"features-{role}"] = str(sum(total for _, total in per_layer.values()))
+        per_layer = {s[f"layer_{role}"]: (s[f"dead_{role}"], s[f"rare_{role}"], s[f"n_features_{role}"]) for s in summaries}
+        numbers[f"dead-{role}"] = str(sum(dead for dead, _, _ in per_layer.values()))
+        numbers[f"rare-{role}"] = str(sum(rare for _, rare, _ in per_layer.values()))
+        numbers[f"features-{role}"] = str(sum(total for _, _, total in per_layer.values()))
     return numbers
 
 
@@ -45,8 +46,13 @@ def _filter_macros(params: Params, summaries: list[dict[str, Any]]) -> dict[str,
     return numbers
 
 
+def _largest(values: list[float | None]) -> float | None:
+    """The largest value, or None when one is missing (a null that has a status instead of a value)."""
+    return None if any(v is None for v in values) else max(values)
+
+
 def _score_macros(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Ranges of the 1-1 scores over the layer pairs, with their nulls."""
+    """Ranges of the 1-1 scores over the layer pairs, with their nulls ("--" where a null has a status)."""
     scored = [r for r in records if r["status"] == "ok"]
     numbers = {"one-to-one-n-min": str(min(r["n"] for r in records)), "one-to-one-n-max": str(max(r["n"] for r in records))}
     for metric in ("svcca", "rsa") if scored else ():
@@ -54,10 +60,10 @@ def _score_macros(records: list[dict[str, Any]]) -> dict[str, str]:
         numbers |= {
             f"{metric}-min": fmt(min(observed)),
             f"{metric}-max": fmt(max(observed)),
-            f"{metric}-null-max": fmt(max(r[metric]["row_shuffle"]["null_mean"] for r in scored)),
-            f"{metric}-p-max": fmt_p(max(r[metric]["row_shuffle"]["p"] for r in scored)),
-            f"{metric}-chance-max": fmt(max(r[metric]["size_matched"]["null_mean"] for r in scored)),
-            f"{metric}-p-size-max": fmt_p(max(r[metric]["size_matched"]["p"] for r in scored)),
+            f"{metric}-null-max": fmt(_largest([r[metric]["row_shuffle"]["null_mean"] for r in scored])),
+            f"{metric}-p-max": fmt_p(_largest([r[metric]["row_shuffle"]["p"] for r in scored])),
+            f"{metric}-chance-max": fmt(_largest([r[metric]["size_matched"]["null_mean"] for r in scored])),
+            f"{metric}-p-size-max": fmt_p(_largest([r[metric]["size_matched"]["p"] for r in scored])),
         }
     return numbers
 
@@ -100,7 +106,10 @@ def planted_verdict(related: list[dict[str, Any]], unrelated: list[dict[str, Any
         return "One of the planted comparisons has too few one-to-one pairs to be scored."
     clauses = []
     for null, label in (("row_shuffle", "row-shuffle"), ("size_matched", "size-matched")):
-        above = tuple(max(r["svcca"][null]["p"] for r in records) <= SIGNIFICANCE for records in scored)
+        largest = [_largest([r["svcca"][null]["p"] for r in records]) for records in scored]
+        if None in largest:
+            return f"SVCCA's {label} null has a status instead of a p-value on a planted comparison, so no verdict is drawn."
+        above = tuple(p <= SIGNIFICANCE for p in largest)
         clauses.append(f"under the {label} null SVCCA {_VERDICTS[above]}")
     return f"At the {SIGNIFICANCE} level, {clauses[0]}; {clauses[1]}."
 
@@ -112,7 +121,11 @@ def _setup_macros(setup: dict[str, Any]) -> dict[str, str]:
     numbers["fvu-max"] = fmt(max(q["fvu"] for q in qualities))
     hook_checks = [q["hook_check"] for q in qualities if "hook_check" in q]
     if hook_checks:
-        numbers |= {"hook-fvu-max": fmt(max(h["fvu"] for h in hook_checks)), "hook-neighbour-fvu-min": fmt(min(h["neighbour_fvu"] for h in hook_checks))}
+        numbers |= {
+            "hook-fvu-max": fmt(max(h["fvu"] for h in hook_checks)),
+            "hook-neighbour-fvu-min": fmt(min(min(h["neighbours"].values()) for h in hook_checks)),
+            "hook-fvu-bound": fmt(hook_checks[0]["max_fvu"], 2),
+        }
     if all(setup[side]["spec"]["kind"] == "trained" for side in ("a", "b")):
         numbers |= _trained_macros(setup)
     return numbers

@@ -19,7 +19,7 @@ def _layers(record: dict[str, Any]) -> str:
 
 
 def _p_triple(scores: dict[str, Any]) -> str:
-    return " / ".join(fmt_p(scores[null]["p"]) for null in NULLS)
+    return " / ".join(fmt_p(scores[null]["p"]) for null in NULLS)  # "--": the null has a status (see results.json)
 
 
 def _metric_cells(record: dict[str, Any]) -> list[str]:
@@ -84,26 +84,28 @@ def metric_table(records: list[dict[str, Any]]) -> str:
             interval = "--" if scores["ci"] is None else f"[{fmt(scores['ci'][0], 2)}, {fmt(scores['ci'][1], 2)}]"
             size = scores["size_matched"]
             lines.append(_row([_layers(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
-                               "--" if size["effect"] is None else fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
+                               fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
 
 def filter_table(pair_summary: dict[str, Any]) -> str:
-    """Per layer pair: pairs, removals by each filter (in order), kept pairs, and each 1-1 rule's size."""
+    """Per layer pair: features below the minimum support (not paired), pairs, removals by each filter (in order),
+    kept pairs, and each 1-1 rule's size."""
     rules = list(ONE_TO_ONE_RULES)
-    lines = [GENERATED_HEADER, "\\begin{tabular}{l" + "r" * (2 + len(FILTERS) + len(rules)) + "}\n\\toprule\n"]
-    lines.append(_row(["", "", "\\multicolumn{%d}{c}{removed by}" % len(FILTERS), "", "\\multicolumn{%d}{c}{1-1 pairs}" % len(rules)]))
-    lines.append(f"\\cmidrule(lr){{3-{2 + len(FILTERS)}}}\\cmidrule(lr){{{4 + len(FILTERS)}-{3 + len(FILTERS) + len(rules)}}}\n")
+    lines = [GENERATED_HEADER, "\\begin{tabular}{l" + "r" * (3 + len(FILTERS) + len(rules)) + "}\n\\toprule\n"]
+    lines.append(_row(["", "", "", "\\multicolumn{%d}{c}{removed by}" % len(FILTERS), "", "\\multicolumn{%d}{c}{1-1 pairs}" % len(rules)]))
+    lines.append(f"\\cmidrule(lr){{4-{3 + len(FILTERS)}}}\\cmidrule(lr){{{5 + len(FILTERS)}-{4 + len(FILTERS) + len(rules)}}}\n")
     filter_names = ["correlation", "non-concept", "held-out"]
     rule_names = ["unique", "mutual NN", "assignment", "first (paper)"]
-    lines.append(_row(["Layers A / B", "pairs", *filter_names, "kept", *rule_names]))
+    lines.append(_row(["Layers A / B", "rare A / B", "pairs", *filter_names, "kept", *rule_names]))
     lines.append("\\midrule\n")
     for summary in pair_summary.values():
         filters = summary["filters"]
         removed = [str(filters[name]["removed"]) if filters[name]["enabled"] else "off" for name in FILTERS]
         sizes = [str(summary["one_to_one"][rule]["n"]) for rule in rules]
-        lines.append(_row([_layers(summary), str(filters["pairs"]), *removed, str(filters["kept"]), *sizes]))
+        rare = f"{summary['rare_a']} / {summary['rare_b']}"
+        lines.append(_row([_layers(summary), rare, str(filters["pairs"]), *removed, str(filters["kept"]), *sizes]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 

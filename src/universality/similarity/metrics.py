@@ -115,6 +115,14 @@ def centre_rows(X: np.ndarray) -> np.ndarray:
     return rows - rows.mean(axis=1, keepdims=True)
 
 
+RANK_DECIMALS = 12  # similarities are rounded to this before ranking, so copies of one row tie exactly
+
+
+def rank_ties(values: np.ndarray) -> np.ndarray:
+    """Similarities rounded so that equal ones (e.g. of duplicated rows) are ties whatever the rounding of the matmul."""
+    return np.round(values, RANK_DECIMALS)
+
+
 def gram(X: np.ndarray) -> np.ndarray:
     """Gram matrix X X^T of the rows (float64)."""
     rows = np.asarray(X, dtype=np.float64)
@@ -125,7 +133,7 @@ def rsa_paper(X: np.ndarray, Y: np.ndarray) -> float:
     """The paper's RSA: rows centred, cosine similarity matrices, Spearman r of the upper triangles."""
     if len(X) != len(Y):
         raise ValueError(f"RSA needs paired rows: X has {len(X)}, Y has {len(Y)}")
-    triangles = [rankdata(upper_triangle(cosine_similarity_matrix(centre_rows(Z)))) for Z in (X, Y)]
+    triangles = [rankdata(rank_ties(upper_triangle(cosine_similarity_matrix(centre_rows(Z))))) for Z in (X, Y)]
     return pearson(*triangles)
 
 
@@ -152,6 +160,11 @@ def unbiased_hsic(K: np.ndarray, L: np.ndarray) -> float:
     ones_k, ones_l = K.sum(axis=0), L.sum(axis=0)
     value = np.sum(K * L) + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2)) - 2.0 * (ones_k @ ones_l) / (n - 2)
     return float(value / (n * (n - 3)))
+
+
+def self_hsic_vanishes(value: float, K: np.ndarray) -> bool:
+    """Whether an unbiased HSIC(K, K) is zero up to rounding (e.g. rows that are copies of two rows): debiased CKA is then undefined."""
+    return value <= 1e-10 * float(np.max(K**2))
 
 
 def procrustes(X: np.ndarray, Y: np.ndarray) -> float:

@@ -1,35 +1,52 @@
 """Nulls and the statistics reported beside every score.
 
-For paired decoder rows X (n x d_A) and Y (n x d_B), every metric of `permutations.METRICS`
-gets three nulls with the same n, filters and k rule:
+For paired decoder rows X (n x d_A) and Y (n x d_B) in G groups (the B rows that share an A
+partner), every metric of `permutations.METRICS` gets three nulls with the same n, filters and
+k rule:
 
 - `row_shuffle`: Y's rows permuted against X's (the paper's null);
-- `group`: the B rows that share an A partner move together, onto another group of the same
-  size, so duplicated X rows cannot fake similarity (for a 1-1 set it is the row shuffle);
-- `size_matched`: random live A decoder rows, one per group and repeated like X's, against n
-  random live B decoder rows: what this n, this duplication and these d give by chance.
+- `group`: every B row stays in place and the G distinct A rows are reassigned across the B
+  groups, whatever their sizes (X = A_distinct[pi][group]), so duplicated X rows cannot fake
+  similarity (for a 1-1 set it is the row shuffle); see `reassigned.py`;
+- `size_matched`: random subsets of filter-passing features with the same n and group
+  structure on both sides (`size_matched.py`): what this n, duplication and these d give by chance.
 
-Per null: mean, sd, z, p = (b + 1) / (m + 1) with b null scores >= observed (never 0), and the
-chance-corrected effect (observed - null mean) / (1 - null mean), undefined (None) when the
-null mean is 1 to within 1e-6. A subsampling confidence
-interval resamples whole groups (A partners) without replacement. Benjamini-Hochberg
-q-values across the reported grid are added by `add_q_values`.
+Where there are no more distinct permutations (n! or G!) than requested, all are enumerated
+and p is exact: the share of them, the identity included, scoring at least the observed.
+Otherwise p = (b + 1) / (m + 1) with b of m random ones scoring at least the observed (never 0).
+Scores are compared with a tolerance (`TIE_TOLERANCE`), so the observed score and its own copy
+among the nulls tie. A non-finite observed or null score, and a group null with one group,
+give a status and no p. Per null also mean, sd, z and the chance-corrected effect
+(observed - null mean) / (1 - null mean), undefined (None) when the null mean is 1 to within
+1e-6.
+
+Interval: b of the G groups are drawn without replacement (b = ci_fraction G); the deviations of
+the subsample scores from the observed one, rescaled by the finite-sample factor
+sqrt(b / (G - b)), give a basic interval (observed - upper quantile, observed - lower quantile).
+
+Benjamini-Hochberg q-values are taken over an explicit family by `family_q_values`.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from universality.similarity.permutations import METRICS, PermutedScores
 from universality.similarity.metrics import svcca
+from universality.similarity.permutations import METRICS, PermutedScores
+from universality.similarity.reassigned import ReassignedScores
+from universality.similarity.size_matched import FeaturePools, size_matched_draw
 
 MIN_PAIRS = 4  # debiased CKA needs four rows
 NULLS = ("row_shuffle", "group", "size_matched")
 PERMUTATION_BATCH = 16
+TIE_TOLERANCE = 1e-9  # scores this close (relative to max(1, |observed|)) count as equal
+_MAX_ENUMERATED = 10  # permutations of more elements are only ever sampled (10! = 3.6 million)
 _SATURATED = 1e-6  # a null mean this close to 1 leaves no room for an effect (e.g. SVCCA with n <= d)
 
 
@@ -43,42 +60,40 @@ class NullSettings:
     device: str = "cpu"
 
 
-def p_value(observed: float, null: np.ndarray) -> float:
-    return float((np.count_nonzero(null >= observed) + 1) / (len(null) + 1))
+def p_value(observed: float, null: np.ndarray, exhaustive: bool = False) -> float:
+    """Share of null scores at least the observed (within TIE_TOLERANCE); add-one unless `null` is every permutation."""
+    at_least = int(np.count_nonzero(null >= observed - TIE_TOLERANCE * max(1.0, abs(observed))))
+    return at_least / len(null) if exhaustive else (at_least + 1) / (len(null) + 1)
 
 
-def summarize(observed: float, null: np.ndarray) -> dict[str, float]:
+def summarize(observed: float, null: np.ndarray, exhaustive: bool = False) -> dict[str, Any]:
+    """Null mean, sd, z, p and effect; a status and no numbers where a score is not finite."""
+    empty = {"null_mean": None, "null_sd": None, "z": None, "p": None, "effect": None, "draws": len(null), "exhaustive": exhaustive}
+    if not np.isfinite(observed):
+        return empty | {"status": "non-finite score"}
+    if len(null) == 0 or not np.isfinite(null).all():
+        return empty | {"status": "non-finite null score" if len(null) else "no null draws"}
     sd = float(null.std(ddof=1)) if len(null) > 1 else 0.0
     mean = float(null.mean())
-    return {
+    return empty | {
+        "status": "ok",
         "null_mean": mean,
         "null_sd": sd,
         "z": (observed - mean) / sd if sd > 0 else 0.0,
-        "p": p_value(observed, null),
+        "p": p_value(observed, null, exhaustive),
         "effect": (observed - mean) / (1.0 - mean) if mean < 1.0 - _SATURATED else None,
     }
 
 
-def group_permutation(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A row permutation moving whole groups onto groups of the same size (rows keep their order within a group)."""
-    labels, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(labels))]
-    target = np.empty(len(labels), dtype=np.int64)
-    for size in np.unique(sizes):
-        same = np.flatnonzero(sizes == size)
-        target[same] = same[rng.permutation(len(same))]
-    permutation = np.empty(len(groups), dtype=np.int64)
-    for g, rows in enumerate(members):
-        permutation[rows] = members[target[g]]
-    return permutation
+def permutations_to_score(size: int, requested: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Every permutation of range(size) when there are at most `requested` of them (exhaustive), else `requested` random ones."""
+    if size <= _MAX_ENUMERATED and math.factorial(size) <= requested:
+        return np.array(list(itertools.permutations(range(size))), dtype=np.int64), True
+    return np.stack([rng.permutation(size) for _ in range(requested)]), False
 
 
-def _distinct_rows_on_both_sides(X: np.ndarray, Y: np.ndarray) -> bool:
-    return min(len(np.unique(X, axis=0)), len(np.unique(Y, axis=0))) >= 2
-
-
-def _scores(scorer: PermutedScores, permutations: list[np.ndarray]) -> dict[str, np.ndarray]:
-    batches = [scorer.scores(np.stack(permutations[i : i + PERMUTATION_BATCH])) for i in range(0, len(permutations), PERMUTATION_BATCH)]
+def _batched(scorer, permutations: np.ndarray) -> dict[str, np.ndarray]:
+    batches = [scorer.scores(permutations[i : i + PERMUTATION_BATCH]) for i in range(0, len(permutations), PERMUTATION_BATCH)]
     return {metric: np.concatenate([b[metric] for b in batches]) for metric in METRICS}
 
 
@@ -87,21 +102,25 @@ def _fresh_scores(X: np.ndarray, Y: np.ndarray, variance: float, device: str) ->
     return {metric: float(values[0]) for metric, values in scores.items()}
 
 
-def _subsampling_interval(observed: dict, draws: list[dict], n_full: int, n_sub: int, level: float) -> dict[str, list[float]]:
-    """Subsampling interval per metric: observed - quantiles of (subsample - observed), rescaled by sqrt(b / n)."""
-    scale = np.sqrt(n_sub / n_full)
+def _distinct_rows_on_both_sides(X: np.ndarray, Y: np.ndarray) -> bool:
+    return min(len(np.unique(X, axis=0)), len(np.unique(Y, axis=0))) >= 2
+
+
+def subsampling_interval(observed: float, subsample_scores: np.ndarray, n_groups: int, n_sub: int, level: float) -> list[float]:
+    """Basic subsampling interval: observed - quantiles of (subsample - observed) * sqrt(b / (n - b))."""
+    deviations = (np.asarray(subsample_scores) - observed) * np.sqrt(n_sub / (n_groups - n_sub))
     tail = (1 - level) / 2
-    intervals = {}
-    for metric in METRICS:
-        deviations = (np.array([d[metric] for d in draws]) - observed[metric]) * scale
-        high, low = np.quantile(deviations, [1 - tail, tail])
-        intervals[metric] = [float(observed[metric] - high), float(observed[metric] - low)]
-    return intervals
+    high, low = np.quantile(deviations, [1 - tail, tail])
+    return [float(observed - high), float(observed - low)]
+
+
+def subsample_size(n_groups: int, fraction: float) -> int | None:
+    """Groups per subsample: `fraction` of them, at least 2 and at most all but one (None below 3 groups)."""
+    return min(n_groups - 1, max(2, int(round(fraction * n_groups)))) if n_groups >= 3 else None
 
 
 def compare(
-    X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pool_a: np.ndarray, pool_b: np.ndarray,
-    variance: float, settings: NullSettings, seed: int | list[int],
+    X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePools, variance: float, settings: NullSettings, seed: int | list[int],
 ) -> dict[str, Any]:  # fmt: skip
     """Every metric of paired rows with its three nulls, effects and a subsampling interval.
 
@@ -115,46 +134,61 @@ def compare(
     if not _distinct_rows_on_both_sides(X, Y):
         return {"n": n, "status": "one distinct row"}
     rng = np.random.default_rng(seed)
-    scorer = PermutedScores(X, Y, variance, device=settings.device)
-    observed = {metric: float(values[0]) for metric, values in scorer.scores(np.arange(n)[None]).items()}
-    null_scores = {
-        "row_shuffle": _scores(scorer, [rng.permutation(n) for _ in range(settings.permutations)]),
-        "group": _scores(scorer, [group_permutation(groups, rng) for _ in range(settings.permutations)]),
-    }
-    clusters, group_of_row = np.unique(groups, return_inverse=True)
-    size_matched = []
-    for _ in range(settings.size_matched_draws):
-        rows_a = rng.choice(len(pool_a), len(clusters), replace=False)[group_of_row]  # same duplication pattern as X
-        rows_b = rng.choice(len(pool_b), n, replace=False)
-        size_matched.append(_fresh_scores(pool_a[rows_a], pool_b[rows_b], variance, settings.device))
-    null_scores["size_matched"] = {metric: np.array([d[metric] for d in size_matched]) for metric in METRICS}
+    clusters, first_row, group_of_row = np.unique(groups, return_index=True, return_inverse=True)
+    G = len(clusters)
+    observed = _fresh_scores(X, Y, variance, settings.device)
+    shuffles, shuffles_exhaustive = permutations_to_score(n, settings.permutations, rng)
+    null_scores = {"row_shuffle": _batched(PermutedScores(X, Y, variance, device=settings.device), shuffles)}
+    exhaustive = {"row_shuffle": shuffles_exhaustive, "size_matched": False}
+    if G >= 2:
+        reassignments, exhaustive["group"] = permutations_to_score(G, settings.permutations, rng)
+        null_scores["group"] = _batched(ReassignedScores(X[first_row], group_of_row, Y, variance), reassignments)
+    draws = [_fresh_scores(*size_matched_draw(pools, group_of_row, rng), variance, settings.device) for _ in range(settings.size_matched_draws)]
+    null_scores["size_matched"] = {metric: np.array([d[metric] for d in draws]) for metric in METRICS}
 
-    n_sub = max(2, int(round(settings.ci_fraction * len(clusters))))
-    draws = []
-    for _ in range(settings.ci_draws):
+    n_sub = subsample_size(G, settings.ci_fraction)
+    subsamples = []
+    for _ in range(settings.ci_draws if n_sub else 0):
         rows = np.flatnonzero(np.isin(groups, rng.choice(clusters, n_sub, replace=False)))
         if len(rows) >= MIN_PAIRS and _distinct_rows_on_both_sides(X[rows], Y[rows]):
-            draws.append(_fresh_scores(X[rows], Y[rows], variance, settings.device))
-    intervals = _subsampling_interval(observed, draws, len(clusters), n_sub, settings.ci_level) if draws else {}
+            subsamples.append(_fresh_scores(X[rows], Y[rows], variance, settings.device))
 
     reference = svcca(X, Y, variance)
-    result: dict[str, Any] = {"n": n, "status": "ok", "groups": int(len(clusters))}
+    result: dict[str, Any] = {"n": n, "status": "ok", "groups": int(G), "ci_draws_used": len(subsamples)}
     for metric in METRICS:
-        result[metric] = {"observed": observed[metric], "ci": intervals.get(metric)} | {
-            null: summarize(observed[metric], null_scores[null][metric]) for null in NULLS
-        }
+        scores = np.array([d[metric] for d in subsamples])
+        finite = len(scores) > 1 and np.isfinite(scores).all() and np.isfinite(observed[metric])
+        result[metric] = {"observed": observed[metric], "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite else None}
+        for null in NULLS:
+            if null in null_scores:
+                result[metric][null] = summarize(observed[metric], null_scores[null][metric], exhaustive[null])
+            else:
+                result[metric][null] = summarize(np.nan, np.array([])) | {"status": "one group"}
     result["svcca"] |= {"k_x": reference.k_x, "k_y": reference.k_y, "canonical_correlations": reference.correlations.tolist()}
     result["null_scores"] = null_scores
     return result
 
 
-def add_q_values(records: list[dict[str, Any]]) -> None:
-    """Benjamini-Hochberg q-values per null across every scored record x metric, in place."""
-    scored = [r for r in records if r.get("status") == "ok"]
-    for null in NULLS:
-        cells = [(r, metric) for r in scored for metric in METRICS]
-        if not cells:
-            continue
-        q = false_discovery_control([r[metric][null]["p"] for r, metric in cells])
-        for (record, metric), value in zip(cells, q):
-            record[metric][null]["q"] = float(value)
+def family_q_values(records: dict[str, list[dict[str, Any]]]) -> None:
+    """Benjamini-Hochberg q-values over one family, in place: every p of every record, keyed by comparison.
+
+    A subset scored twice (the same pairs of the same layer pair, e.g. the m <= 1 bucket and the
+    1-1 set) is one hypothesis per metric and null: it is counted once and both get its q.
+    """
+    tests: dict[tuple, float] = {}
+    for comparison, group in records.items():
+        for record in group:
+            for metric, null in itertools.product(METRICS, NULLS):
+                if record.get("status") == "ok" and record[metric][null]["p"] is not None:
+                    tests.setdefault(_test_key(comparison, record, metric, null), record[metric][null]["p"])
+    q = dict(zip(tests, false_discovery_control(list(tests.values())))) if tests else {}
+    for comparison, group in records.items():
+        for record in group:
+            for metric, null in itertools.product(METRICS, NULLS):
+                if record.get("status") == "ok":
+                    key = _test_key(comparison, record, metric, null)
+                    record[metric][null]["q"] = float(q[key]) if key in q else None
+
+
+def _test_key(comparison: str, record: dict[str, Any], metric: str, null: str) -> tuple:
+    return (comparison, record["layer_a"], record["layer_b"], record["pairs_digest"], metric, null)

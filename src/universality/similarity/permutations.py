@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from universality.similarity.metrics import centre_rows, centred_svd, cosine_similarity_matrix, gram, kept_dimensions, unbiased_hsic, upper_triangle
+from universality.similarity.metrics import centre_rows, centred_svd, cosine_similarity_matrix, gram, kept_dimensions, rank_ties, self_hsic_vanishes, unbiased_hsic, upper_triangle
 
 _GATHER_BUDGET = 2**24  # similarity-matrix entries gathered at once for RSA
 METRICS = ("svcca", "pc1_corr", "rsa", "rsa_paper", "cka", "cka_debiased", "procrustes")
 
 
-def _symmetric_ranks(matrix: np.ndarray) -> np.ndarray:
-    """The matrix with its upper-triangle entries replaced by their ranks (mirrored below)."""
+def symmetric_ranks(matrix: np.ndarray) -> np.ndarray:
+    """The matrix with its upper-triangle entries replaced by their average ranks (mirrored below)."""
     rows, cols = np.triu_indices(len(matrix), k=1)
     ranks = np.zeros_like(matrix)
-    ranks[rows, cols] = rankdata(matrix[rows, cols])
+    ranks[rows, cols] = rankdata(rank_ties(matrix[rows, cols]))
     return ranks + ranks.T
 
 
@@ -59,11 +59,13 @@ class PermutedScores:
         if "rsa" in metrics:
             self.rsa_x, self.rsa_y = upper_triangle(cosine_similarity_matrix(X)), cosine_similarity_matrix(Y)
         if "rsa_paper" in metrics:
-            self.rank_x = rankdata(upper_triangle(cosine_similarity_matrix(centre_rows(X))))
-            self.rank_y = _symmetric_ranks(cosine_similarity_matrix(centre_rows(Y)))
+            self.rank_x = rankdata(rank_ties(upper_triangle(cosine_similarity_matrix(centre_rows(X)))))
+            self.rank_y = symmetric_ranks(cosine_similarity_matrix(centre_rows(Y)))
         if "cka_debiased" in metrics:
             self.gram_x, self.gram_y = gram(X), gram(Y)
-            self.hsic_norm = np.sqrt(unbiased_hsic(self.gram_x, self.gram_x) * unbiased_hsic(self.gram_y, self.gram_y))
+            hsic_x, hsic_y = unbiased_hsic(self.gram_x, self.gram_x), unbiased_hsic(self.gram_y, self.gram_y)
+            vanishes = self_hsic_vanishes(hsic_x, self.gram_x) or self_hsic_vanishes(hsic_y, self.gram_y)
+            self.hsic_norm = np.nan if vanishes else np.sqrt(hsic_x * hsic_y)  # undefined: a status downstream
 
     def scores(self, permutations: np.ndarray) -> dict[str, np.ndarray]:
         """Scores for a batch of permutations (B x n: row i of P Y is Y[perm[i]])."""

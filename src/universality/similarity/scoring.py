@@ -1,16 +1,18 @@
 """Score subsets of a comparison's filtered pairs: every metric with its nulls, per layer pair.
 
 Shared by the main body (the 1-1 set) and the appendix (multiplicity buckets): a subset
-builder turns one layer pair's kept pairs and candidate edges into the subsets to score.
+builder turns one layer pair's kept pairs and kept edges into the subsets to score.
 Where both sources are planted, each record also says how many pairs are correct.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from universality import io, layout
@@ -19,7 +21,8 @@ from universality.devices import resolve_device
 from universality.pairing.ground_truth import planted_recovery
 from universality.pairing.subsets import Subset, collapse_stats
 from universality.params.schema import Params
-from universality.similarity.nulls import NullSettings, add_q_values, compare
+from universality.similarity.nulls import NullSettings, compare
+from universality.similarity.size_matched import FeaturePools
 from universality.similarity.permutations import METRICS
 
 log = logging.getLogger(__name__)
@@ -38,15 +41,16 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
         cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
         key = layout.layer_pair_key(layer_a, layer_b)
         pairs = io.read_parquet(pair_dir / f"pairs_{key}.parquet")
-        candidates = io.read_parquet(pair_dir / f"candidates_{key}.parquet")
+        edges = io.read_parquet(pair_dir / f"edges_{key}.parquet")
         reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
         kept = pairs[pairs["kept"]]
-        pool_a, pool_b = cache_a.W_dec[reverse["a_feature"].to_numpy()], cache_b.W_dec[pairs["b_feature"].to_numpy()]
-        for index, subset in enumerate(build_subsets(kept, candidates[candidates["kept"]])):
+        pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
+        for subset in build_subsets(kept, edges[edges["kept"]]):
             partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
             X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
             log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
-            scores = compare(X, Y, partners, pool_a, pool_b, params.similarity.svcca_variance, settings, [n.seed, layer_a, layer_b, index])
+            digest = pairs_digest(subset.pairs)  # seeds the nulls: the same pairs get the same scores in every stage
+            scores = compare(X, Y, partners, pools, params.similarity.svcca_variance, settings, [n.seed, layer_a, layer_b, int(digest, 16)])
             null_scores = scores.pop("null_scores", None)
             record = {
                 "layer_a": layer_a,
@@ -57,6 +61,7 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
                 "pairs_before_filter": len(pairs),
                 "removed_by_filters": len(pairs) - len(kept),
                 "distinct_a": int(subset.pairs["a_partner"].nunique()),
+                "pairs_digest": digest,
                 "collapse": collapse_stats(subset.pairs, summary[key]["live_a"], summary[key]["live_b"]),
             } | scores
             if cache_a.world_ids is not None and cache_b.world_ids is not None:
@@ -64,9 +69,20 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
             records.append(record)
             for null, by_metric in (null_scores or {}).items():
                 nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
-    add_q_values(records)
     empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
     return records, pd.concat(nulls, ignore_index=True) if nulls else empty
+
+
+def feature_pools(W_dec_a, W_dec_b, pairs: pd.DataFrame, reverse: pd.DataFrame) -> FeaturePools:
+    """The size-matched null's pools: decoder rows of the features that pass the per-feature filters."""
+    a_ok, b_ok = reverse[reverse["passes_feature_filters"]], pairs[pairs["b_passes_feature_filters"]]
+    return FeaturePools(W_dec_a[a_ok["a_feature"].to_numpy()], W_dec_b[b_ok["b_feature"].to_numpy()], b_ok["a_partner"].to_numpy())
+
+
+def pairs_digest(pairs: pd.DataFrame) -> str:
+    """A short fingerprint of a subset's (B feature, A partner) pairs, whatever their order: equal subsets share it."""
+    table = pairs[["b_feature", "a_partner"]].sort_values(["b_feature", "a_partner"]).to_numpy(dtype=np.int64)
+    return hashlib.sha256(table.tobytes()).hexdigest()[:16]
 
 
 def write_scored(directory, records: list[dict], null_scores: pd.DataFrame) -> None:

@@ -14,7 +14,7 @@ def run(params: Params, name: str) -> None:
     """Appendix: cumulative and range multiplicity buckets of every layer pair of comparison NAME."""
     subsets = params.subsets
 
-    def buckets(kept, _candidates):
+    def buckets(kept, _edges):
         return cumulative_buckets(kept, subsets.cumulative) + range_buckets(kept, subsets.ranges)
 
     records, null_scores = score_subsets(params, name, buckets)

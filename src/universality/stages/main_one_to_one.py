@@ -13,7 +13,7 @@ STAGE = "main_one_to_one"
 def run(params: Params, name: str) -> None:
     """Main body: the 1-1 pairs (rule `subsets.one_to_one`) of every layer pair of comparison NAME, with their nulls."""
     rule = params.subsets.one_to_one
-    records, null_scores = score_subsets(params, name, lambda kept, candidates: [one_to_one(kept, rule, candidates)])
+    records, null_scores = score_subsets(params, name, lambda kept, edges: [one_to_one(kept, rule, edges)])
     directory = layout.scored(name, STAGE)
     write_scored(directory, records, null_scores)
     io.write_json(directory / "metrics.json", headline_metrics(records))

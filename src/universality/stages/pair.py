@@ -40,7 +40,7 @@ def run(params: Params, name: str) -> None:
         key = layout.layer_pair_key(layer_a, layer_b)
         io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
         io.write_parquet(directory / f"reverse_{key}.parquet", tables.reverse)
-        io.write_parquet(directory / f"candidates_{key}.parquet", tables.candidates)
+        io.write_parquet(directory / f"edges_{key}.parquet", tables.edges)
         summary[key] = {"layer_a": layer_a, "layer_b": layer_b} | tables.summary
         hub_tables[key] = tables.hubs
     io.write_json(directory / "summary.json", summary)

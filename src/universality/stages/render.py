@@ -5,9 +5,18 @@ from __future__ import annotations
 from universality import io, layout
 from universality.params.schema import Params
 from universality.report import figures, numbers, tables
+from universality.similarity.nulls import family_q_values
 
 HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
 MAIN, BUCKETS = "main_one_to_one", "appendix_buckets"
+
+
+def _family(params: Params, results: dict, planted: dict) -> dict[str, list[dict]]:
+    """The Benjamini-Hochberg family: every scored subset the manuscript draws on, main body, appendix and planted checks."""
+    family = {params.paper.main: results["records"] + results["buckets"]}
+    for role, records in planted.items():
+        family.setdefault(getattr(params.paper, role), []).extend(records)
+    return family
 
 
 def run(params: Params) -> None:
@@ -21,6 +30,7 @@ def run(params: Params) -> None:
         "setup": io.read_json(pair / "setup.json"),
     }
     planted = {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")}
+    family_q_values(_family(params, results, planted))
     generated = layout.GENERATED
     io.write_text(generated / "main" / "one_to_one.tex", tables.one_to_one_table(results["records"]))
     io.write_text(generated / "appendix" / "buckets.tex", tables.bucket_table(results["buckets"]))
