@@ -149,6 +149,13 @@ def test_size_matched_draws_keep_the_group_structure_on_both_sides():
         assert len(set(partner[b[group_of_row == 3]])) == 2  # 12 rows: a whole donor of 10, then 2 from another
 
 
+def test_size_matched_draws_share_donors_when_there_are_fewer_than_groups():
+    """A 1-1 assignment can pair more B features than there are distinct partners to draw groups from."""
+    pools = FeaturePools(np.arange(40.0)[:, None], np.arange(30.0)[:, None], np.repeat(np.arange(3), 10))
+    _, Y = size_matched_draw(pools, np.arange(25), np.random.default_rng(0))
+    assert len(set(Y[:, 0])) == 25
+
+
 def test_confidence_interval_holds_the_observed_score():
     rng = np.random.default_rng(7)
     X = rng.standard_normal((120, 8))

@@ -29,7 +29,7 @@ TINY = {  # every comparison of the default paper, at a size that builds in minu
         "planted_b_related": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
         "planted_b_unrelated": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
     },
-    "extract": {"chunk_windows": 32, "hook_check_windows": 32},
+    "extract": {"chunk_windows": 32, "hook_check_windows": 32, "hook_check_max_fvu": 1.0},  # SAEs trained for seconds: FVU up to ~0.75
     "filters": {
         "min_correlation": 0.1,
         "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},

@@ -10,7 +10,7 @@ W = V_k S_k^-1 with U_k = X_c W, so for each P a single cross product C = X_c^T 
 
 pc1_corr permutes the first principal-component scores; RSA permutes rows and columns of Y's
 similarity matrix (and, for the paper's Spearman variant, of its rank matrix, ranked once);
-debiased CKA permutes Y's Gram matrix. The definitions these reproduce are in `similarity.py`.
+debiased CKA permutes Y's Gram matrix. The definitions these reproduce are in `metrics.py`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ keeps that structure on both sides:
 - B: n distinct random B features laid out in the same groups, where the B rows of one group
   come from one random donor group, the B features that share an A partner in the full
   pairing (so B rows within a group are as related as B features with a common partner are).
-  Groups are filled largest first. The subset's own groups are donors of at least their own
-  size, so this always succeeds on a real pairing; with other pools, a group larger than
-  every donor left takes the largest donor whole and continues with the next.
+  Groups are filled largest first, each from a donor no other group has used while one large
+  enough is left; then from the rest of a used donor; a group larger than every donor takes
+  the largest whole and continues with the next. (A 1-1 assignment can hold more pairs than
+  there are donors, so donors may have to be shared.)
 
 Both pools hold only features that pass the per-feature filters (alive, enough activating
 tokens, not a non-concept feature); the pairing itself is ignored, so the draw says what this
@@ -39,20 +40,26 @@ def size_matched_draw(pools: FeaturePools, group_of_row: np.ndarray, rng: np.ran
     if len(sizes) > len(pools.a_rows) or len(group_of_row) > len(pools.b_rows):
         raise ValueError(f"the size-matched pools ({len(pools.a_rows)} A, {len(pools.b_rows)} B features) are smaller than the subset")
     a = rng.choice(len(pools.a_rows), len(sizes), replace=False)
-    donors, donor_of_b = np.unique(pools.b_partner, return_inverse=True)
+    _, donor_of_b = np.unique(pools.b_partner, return_inverse=True)
     members = np.split(np.argsort(donor_of_b, kind="stable"), np.cumsum(np.bincount(donor_of_b))[:-1])
-    left = np.array([len(m) for m in members])
+    used = np.zeros(len(members), dtype=bool)
     rows_b = np.empty(len(group_of_row), dtype=np.int64)
     for group in np.argsort(-sizes, kind="stable"):
-        drawn = []
-        need = sizes[group]
+        drawn, need = [], sizes[group]
         while need:
-            if not left.any():
-                raise ValueError("the size-matched pool has too few donor groups for this subset's groups")
-            large_enough = np.flatnonzero(left >= need)
-            donor = rng.choice(large_enough) if len(large_enough) else int(np.argmax(left))
-            take = min(need, left[donor])
-            drawn.append(rng.choice(members[donor], take, replace=False))
-            left[donor], need = 0, need - take
+            left = np.array([len(m) for m in members])
+            donor = _donor(left, used, need, rng)
+            take = rng.choice(len(members[donor]), min(need, left[donor]), replace=False)
+            drawn.append(members[donor][take])
+            members[donor] = np.delete(members[donor], take)
+            used[donor], need = True, need - len(take)
         rows_b[group_of_row == group] = np.concatenate(drawn)
     return pools.a_rows[a][group_of_row], pools.b_rows[rows_b]
+
+
+def _donor(left: np.ndarray, used: np.ndarray, need: int, rng: np.random.Generator) -> int:
+    """A random unused donor with `need` members left, else a used one, else the one with most left."""
+    for candidates in (np.flatnonzero(~used & (left >= need)), np.flatnonzero(left >= need)):
+        if len(candidates):
+            return int(rng.choice(candidates))
+    return int(np.argmax(left))
