@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import itertools
+import math
 
 from universality.similarity import metrics
 from universality.similarity.nulls import (
@@ -44,7 +45,7 @@ def test_a_non_finite_score_gets_a_status_not_a_p():
     assert all(summarize(np.nan, np.array([0.1, 0.2]))[key] is None for key in ("p", "z", "null_mean", "effect"))
 
 
-@pytest.mark.parametrize("sizes", [[1, 3, 2, 5, 1, 4, 2], [4, 4, 4], [1, 1, 1, 1, 1], [6, 1, 2]])
+@pytest.mark.parametrize("sizes", [[1, 3, 2, 5, 1, 4, 2], [4, 4, 4], [1, 1, 1, 1, 1], [6, 1, 2], [4, 2]])
 def test_reassigned_scores_equal_the_definitions_on_the_rows_they_stand_for(sizes):
     rng = np.random.default_rng(len(sizes))
     group = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
@@ -79,6 +80,20 @@ def test_group_null_reassigns_groups_of_different_sizes_and_enumerates_when_few(
         assert result[metric]["group"]["exhaustive"] and result[metric]["group"]["draws"] == 120
         assert result[metric]["group"]["p"] == pytest.approx(exact), metric
         assert result[metric]["group"]["null_sd"] > 0
+
+
+def test_an_exhaustive_group_null_never_gives_p_zero_even_where_a_metric_is_ill_conditioned():
+    """Orthonormal distinct rows tie the principal components, so pc1_corr differs between the observed score's code
+    path and the null's (trials 19 and 25 below); the group null is read against its own identity score."""
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        G = int(rng.integers(3, 6))
+        group = np.repeat(np.arange(G), 2)
+        D = np.linalg.qr(rng.standard_normal((8, G)))[0].T  # G orthonormal rows
+        result = run(D[group], rng.standard_normal((2 * G, 5)), groups=group)
+        for metric in METRICS:
+            group_null = result[metric]["group"]
+            assert group_null["p"] is None or (group_null["exhaustive"] and group_null["p"] >= 1 / math.factorial(G)), metric
 
 
 def test_permutations_are_enumerated_only_when_there_are_few():

@@ -140,9 +140,13 @@ def compare(
     shuffles, shuffles_exhaustive = permutations_to_score(n, settings.permutations, rng)
     null_scores = {"row_shuffle": _batched(PermutedScores(X, Y, variance, device=settings.device), shuffles)}
     exhaustive = {"row_shuffle": shuffles_exhaustive, "size_matched": False}
+    reference = {"row_shuffle": observed, "size_matched": observed}
     if G >= 2:
         reassignments, exhaustive["group"] = permutations_to_score(G, settings.permutations, rng)
-        null_scores["group"] = _batched(ReassignedScores(X[first_row], group_of_row, Y, variance), reassignments)
+        reassigned = ReassignedScores(X[first_row], group_of_row, Y, variance)
+        null_scores["group"] = _batched(reassigned, reassignments)
+        # compared with its own identity score: the two code paths may differ where a metric is ill-conditioned (tied PCs)
+        reference["group"] = {metric: float(values[0]) for metric, values in reassigned.scores(np.arange(G)[None]).items()}
     draws = [_fresh_scores(*size_matched_draw(pools, group_of_row, rng), variance, settings.device) for _ in range(settings.size_matched_draws)]
     null_scores["size_matched"] = {metric: np.array([d[metric] for d in draws]) for metric in METRICS}
 
@@ -153,7 +157,7 @@ def compare(
         if len(rows) >= MIN_PAIRS and _distinct_rows_on_both_sides(X[rows], Y[rows]):
             subsamples.append(_fresh_scores(X[rows], Y[rows], variance, settings.device))
 
-    reference = svcca(X, Y, variance)
+    svcca_detail = svcca(X, Y, variance)
     result: dict[str, Any] = {"n": n, "status": "ok", "groups": int(G), "ci_draws_used": len(subsamples)}
     for metric in METRICS:
         scores = np.array([d[metric] for d in subsamples])
@@ -161,10 +165,11 @@ def compare(
         result[metric] = {"observed": observed[metric], "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite else None}
         for null in NULLS:
             if null in null_scores:
-                result[metric][null] = summarize(observed[metric], null_scores[null][metric], exhaustive[null])
+                anchor = reference[null][metric] if np.isfinite(observed[metric]) else np.nan
+                result[metric][null] = summarize(anchor, null_scores[null][metric], exhaustive[null])
             else:
                 result[metric][null] = summarize(np.nan, np.array([])) | {"status": "one group"}
-    result["svcca"] |= {"k_x": reference.k_x, "k_y": reference.k_y, "canonical_correlations": reference.correlations.tolist()}
+    result["svcca"] |= {"k_x": svcca_detail.k_x, "k_y": svcca_detail.k_y, "canonical_correlations": svcca_detail.correlations.tolist()}
     result["null_scores"] = null_scores
     return result
 

@@ -4,8 +4,8 @@ The group (multiplicity-preserving) null keeps every B row in place and reassign
 distinct A rows across the B groups, whatever their sizes: row i of X becomes
 D[pi[group[i]]]. Unless all groups have one size, X's column means and Gram matrix change
 with pi, so nothing computed for the observed X can be reused; instead every metric is
-written in terms of G-level quantities, so one reassignment costs O(G d_A d_B + G^2), never
-an n x n matrix:
+written in terms of G-level quantities, so one reassignment costs O(G d_A d_B + d_A^3 + G^2)
+(the last for the group-pair sums), never an n x n matrix:
 
 - with s the group sizes and S the group sums of the centred Y rows, X^T Y_c = D[pi]^T S and
   X_c^T X_c = D[pi]^T diag(s) D[pi] - n mu mu^T (mu = s^T D[pi] / n): SVCCA, pc1_corr, CKA and
@@ -27,7 +27,7 @@ import torch
 from universality.similarity.metrics import centre_rows, cosine_similarity_matrix, gram, kept_dimensions, rank_ties, self_hsic_vanishes, unbiased_hsic
 from universality.similarity.permutations import METRICS, symmetric_ranks
 
-_RANK_TOLERANCE = 1e-12  # eigenvalues below this share of the largest count as zero (as `centred_svd` trims)
+_RANK_TOLERANCE = 1e-24  # eigenvalues (squared singular values) below this share of the largest count as zero, as in `centred_svd`
 
 
 class ReassignedScores:
@@ -118,11 +118,9 @@ class ReassignedScores:
 
     def _pearson(self, values: np.ndarray, y: dict) -> float:
         """Pearson r over the upper triangle: X's entries take `values` per group pair, Y's are summed per pair."""
-        total = self.entries.sum()
-        mean_x = (self.entries * values).sum() / total
-        centred_sq = (self.entries * values**2).sum() - total * mean_x**2
-        cross = (values * y["pair_sums"]).sum() - total * mean_x * y["mean"]
-        denominator = np.sqrt(max(centred_sq, 0.0)) * y["norm"]
+        deviation = values - (self.entries * values).sum() / self.entries.sum()  # centred first: no cancellation
+        cross = (deviation * y["pair_sums"]).sum() - y["mean"] * (self.entries * deviation).sum()
+        denominator = np.sqrt((self.entries * deviation**2).sum()) * y["norm"]
         return float(cross / denominator) if denominator > 0 else np.nan
 
     def _ranks(self, reassignment: np.ndarray) -> np.ndarray:

@@ -43,16 +43,16 @@ def size_matched_draw(pools: FeaturePools, group_of_row: np.ndarray, rng: np.ran
     _, donor_of_b = np.unique(pools.b_partner, return_inverse=True)
     members = np.split(np.argsort(donor_of_b, kind="stable"), np.cumsum(np.bincount(donor_of_b))[:-1])
     used = np.zeros(len(members), dtype=bool)
+    left = np.array([len(m) for m in members])
     rows_b = np.empty(len(group_of_row), dtype=np.int64)
     for group in np.argsort(-sizes, kind="stable"):
         drawn, need = [], sizes[group]
         while need:
-            left = np.array([len(m) for m in members])
             donor = _donor(left, used, need, rng)
             take = rng.choice(len(members[donor]), min(need, left[donor]), replace=False)
             drawn.append(members[donor][take])
             members[donor] = np.delete(members[donor], take)
-            used[donor], need = True, need - len(take)
+            used[donor], need, left[donor] = True, need - len(take), left[donor] - len(take)
         rows_b[group_of_row == group] = np.concatenate(drawn)
     return pools.a_rows[a][group_of_row], pools.b_rows[rows_b]
 
