@@ -8,8 +8,8 @@ from universality.similarity import metrics
 from universality.similarity.nulls import (
     NULLS, NullSettings, compare, family_q_values, p_value, permutations_to_score, subsample_size, subsampling_interval, summarize,
 )  # fmt: skip
-from universality.similarity.permutations import METRICS
-from universality.similarity.reassigned import ReassignedScores
+from universality.similarity.engine import Engine
+from universality.similarity.metrics import METRICS
 from universality.similarity.size_matched import FeaturePools, size_matched_draw
 
 SETTINGS = NullSettings(permutations=200, size_matched_draws=40, ci_draws=40, ci_fraction=0.8, ci_level=0.95)
@@ -28,7 +28,7 @@ def random_pools(d_a, d_b, size=400, seed=99):
 
 def run(X, Y, groups=None, pools=None, seed=0, settings=SETTINGS):
     groups = np.arange(len(X)) if groups is None else groups
-    return compare(X, Y, groups, pools or random_pools(X.shape[1], Y.shape[1]), 0.99, settings, seed)
+    return compare(X, Y, groups, pools or random_pools(X.shape[1], Y.shape[1]), Engine(0.99), settings, seed)
 
 
 def test_p_value_is_never_zero_and_counts_ties_within_a_tolerance():
@@ -51,7 +51,7 @@ def test_reassigned_scores_equal_the_definitions_on_the_rows_they_stand_for(size
     group = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
     D = rng.standard_normal((len(sizes), 6))
     Y = 0.5 * D[group] @ rng.standard_normal((6, 9)) + rng.standard_normal((len(group), 9))
-    scorer = ReassignedScores(D, group, Y, 0.99)
+    scorer = Engine(0.99).reassignments(D, group, Y)
     for pi in [np.arange(len(sizes)), *(rng.permutation(len(sizes)) for _ in range(3))]:
         got = scorer.scores(pi[None])
         for metric in METRICS:
@@ -62,7 +62,7 @@ def test_debiased_cka_of_copies_of_two_rows_is_undefined_on_both_paths():
     rng = np.random.default_rng(1)
     group = np.array([0] * 7 + [1])
     D, Y = rng.standard_normal((2, 5)), rng.standard_normal((8, 6))
-    assert np.isnan(ReassignedScores(D, group, Y, 0.99).scores(np.array([[1, 0]]))["cka_debiased"][0])
+    assert np.isnan(Engine(0.99).reassignments(D, group, Y).scores(np.array([[1, 0]]))["cka_debiased"][0])
     assert run(D[group], Y, groups=group)["cka_debiased"]["group"]["status"] == "non-finite score"
 
 

@@ -10,6 +10,7 @@ from universality.pairing.correlation import pair_sparse
 from universality.pairing.ground_truth import planted_labels, planted_recovery
 from universality.pairing.subsets import one_to_one
 from universality.params import parse_params
+from universality.similarity.engine import Engine
 from universality.similarity.nulls import NullSettings, compare
 from universality.similarity.size_matched import FeaturePools
 from universality.sources.planted.sae_training import train_planted_sae
@@ -40,7 +41,7 @@ def run_planted(params_dict, geometry_noise):
     recovery = planted_recovery(labels["a"][a], labels["b"][b])
     settings = NullSettings(permutations=200, size_matched_draws=20, ci_draws=20, ci_fraction=0.8, ci_level=0.95)
     pools = FeaturePools(decoders["a"], decoders["b"][full["b_feature"].to_numpy()], full["a_partner"].to_numpy())
-    scores = compare(decoders["a"][a], decoders["b"][b], a, pools, params.similarity.svcca_variance, settings, seed=0)
+    scores = compare(decoders["a"][a], decoders["b"][b], a, pools, Engine(params.similarity.svcca_variance), settings, seed=0)
     return recovery, scores
 
 

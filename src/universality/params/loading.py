@@ -144,6 +144,8 @@ def _check_values(params: Params) -> None:
     for name in ("permutations", "size_matched_draws", "ci_draws"):
         if getattr(params.nulls, name) < 1:
             raise ParamsError(f"params.yaml: nulls.{name} must be at least 1")
+    if params.nulls.rsa_paper_max_n < 4:
+        raise ParamsError(f"params.yaml: nulls.rsa_paper_max_n must be at least 4 (the fewest pairs scored), got {params.nulls.rsa_paper_max_n}")
     if not 0.0 < params.nulls.ci_fraction < 1.0 or not 0.0 < params.nulls.ci_level < 1.0:
         raise ParamsError("params.yaml: nulls.ci_fraction and nulls.ci_level must lie in (0, 1)")
     if min(params.pairing.chunk_size, params.pairing.prefix, params.pairing.token_chunk, params.pairing.min_support) < 1:

@@ -295,6 +295,8 @@ class Nulls:
     ci_level: float
     seed: int
     device: str  # auto (CUDA when present), cpu, cuda
+    precision: Literal["float64", "float32"]  # of the cross products, Gram matrices and their eigenvalues
+    rsa_paper_max_n: int  # the paper's Spearman RSA (exact ranks of n(n-1)/2 similarities) up to this many pairs
 
 
 @dataclass(frozen=True)

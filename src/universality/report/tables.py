@@ -11,7 +11,7 @@ from universality.pairing.filters import FILTERS
 from universality.pairing.subsets import ONE_TO_ONE_RULES
 from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, latex_text
 from universality.similarity.nulls import NULLS
-from universality.similarity.permutations import METRICS
+from universality.similarity.metrics import METRICS
 
 
 def _layers(record: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+METRICS = ("svcca", "pc1_corr", "rsa", "rsa_paper", "cka", "cka_debiased", "procrustes")
+
 
 @dataclass(frozen=True)
 class SVCCAResult:

@@ -37,14 +37,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from universality.similarity.metrics import svcca
-from universality.similarity.permutations import METRICS, PermutedScores
-from universality.similarity.reassigned import ReassignedScores
+from universality.similarity.engine import Engine
+from universality.similarity.metrics import METRICS, svcca
 from universality.similarity.size_matched import FeaturePools, size_matched_draw
 
 MIN_PAIRS = 4  # debiased CKA needs four rows
 NULLS = ("row_shuffle", "group", "size_matched")
-PERMUTATION_BATCH = 16
 TIE_TOLERANCE = 1e-9  # scores this close (relative to max(1, |observed|)) count as equal
 _MAX_ENUMERATED = 10  # permutations of more elements are only ever sampled (10! = 3.6 million)
 _SATURATED = 1e-6  # a null mean this close to 1 leaves no room for an effect (e.g. SVCCA with n <= d)
@@ -57,7 +55,6 @@ class NullSettings:
     ci_draws: int
     ci_fraction: float
     ci_level: float
-    device: str = "cpu"
 
 
 def p_value(observed: float, null: np.ndarray, exhaustive: bool = False) -> float:
@@ -92,16 +89,6 @@ def permutations_to_score(size: int, requested: int, rng: np.random.Generator) -
     return np.stack([rng.permutation(size) for _ in range(requested)]), False
 
 
-def _batched(scorer, permutations: np.ndarray) -> dict[str, np.ndarray]:
-    batches = [scorer.scores(permutations[i : i + PERMUTATION_BATCH]) for i in range(0, len(permutations), PERMUTATION_BATCH)]
-    return {metric: np.concatenate([b[metric] for b in batches]) for metric in METRICS}
-
-
-def _fresh_scores(X: np.ndarray, Y: np.ndarray, variance: float, device: str) -> dict[str, float]:
-    scores = PermutedScores(X, Y, variance, device=device).scores(np.arange(len(X))[None])
-    return {metric: float(values[0]) for metric, values in scores.items()}
-
-
 def _distinct_rows_on_both_sides(X: np.ndarray, Y: np.ndarray) -> bool:
     return min(len(np.unique(X, axis=0)), len(np.unique(Y, axis=0))) >= 2
 
@@ -119,14 +106,13 @@ def subsample_size(n_groups: int, fraction: float) -> int | None:
     return min(n_groups - 1, max(2, int(round(fraction * n_groups)))) if n_groups >= 3 else None
 
 
-def compare(
-    X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePools, variance: float, settings: NullSettings, seed: int | list[int],
-) -> dict[str, Any]:  # fmt: skip
+def compare(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePools, engine: Engine, settings: NullSettings, seed) -> dict[str, Any]:
     """Every metric of paired rows with its three nulls, effects and a subsampling interval.
 
     Subsets that cannot be scored get a status instead of a score: fewer than MIN_PAIRS pairs,
     or one side whose rows are all the same decoder row (e.g. a bucket holding a single A
-    feature and its many partners).
+    feature and its many partners). Where every group holds one pair (a 1-1 set), reassigning
+    the groups is shuffling the rows: the group null reports the row-shuffle draws.
     """
     n = len(X)
     if n < MIN_PAIRS:
@@ -136,18 +122,21 @@ def compare(
     rng = np.random.default_rng(seed)
     clusters, first_row, group_of_row = np.unique(groups, return_index=True, return_inverse=True)
     G = len(clusters)
-    observed = _fresh_scores(X, Y, variance, settings.device)
+    shuffled = engine.row_shuffles(X, Y)
+    observed = {metric: float(values[0]) for metric, values in shuffled.scores(np.arange(n)[None]).items()}
     shuffles, shuffles_exhaustive = permutations_to_score(n, settings.permutations, rng)
-    null_scores = {"row_shuffle": _batched(PermutedScores(X, Y, variance, device=settings.device), shuffles)}
+    null_scores = {"row_shuffle": shuffled.scores(shuffles)}
     exhaustive = {"row_shuffle": shuffles_exhaustive, "size_matched": False}
     reference = {"row_shuffle": observed, "size_matched": observed}
-    if G >= 2:
+    if G == n:
+        null_scores["group"], exhaustive["group"], reference["group"] = null_scores["row_shuffle"], shuffles_exhaustive, observed
+    elif G >= 2:
         reassignments, exhaustive["group"] = permutations_to_score(G, settings.permutations, rng)
-        reassigned = ReassignedScores(X[first_row], group_of_row, Y, variance)
-        null_scores["group"] = _batched(reassigned, reassignments)
+        reassigned = engine.reassignments(X[first_row], group_of_row, Y)
+        null_scores["group"] = reassigned.scores(reassignments)
         # compared with its own identity score: the two code paths may differ where a metric is ill-conditioned (tied PCs)
         reference["group"] = {metric: float(values[0]) for metric, values in reassigned.scores(np.arange(G)[None]).items()}
-    draws = [_fresh_scores(*size_matched_draw(pools, group_of_row, rng), variance, settings.device) for _ in range(settings.size_matched_draws)]
+    draws = [engine.observed(*size_matched_draw(pools, group_of_row, rng)) for _ in range(settings.size_matched_draws)]
     null_scores["size_matched"] = {metric: np.array([d[metric] for d in draws]) for metric in METRICS}
 
     n_sub = subsample_size(G, settings.ci_fraction)
@@ -155,9 +144,9 @@ def compare(
     for _ in range(settings.ci_draws if n_sub else 0):
         rows = np.flatnonzero(np.isin(groups, rng.choice(clusters, n_sub, replace=False)))
         if len(rows) >= MIN_PAIRS and _distinct_rows_on_both_sides(X[rows], Y[rows]):
-            subsamples.append(_fresh_scores(X[rows], Y[rows], variance, settings.device))
+            subsamples.append(engine.observed(X[rows], Y[rows]))
 
-    svcca_detail = svcca(X, Y, variance)
+    svcca_detail = svcca(X, Y, engine.variance)
     result: dict[str, Any] = {"n": n, "status": "ok", "groups": int(G), "ci_draws_used": len(subsamples)}
     for metric in METRICS:
         scores = np.array([d[metric] for d in subsamples])
@@ -169,6 +158,9 @@ def compare(
                 result[metric][null] = summarize(anchor, null_scores[null][metric], exhaustive[null])
             else:
                 result[metric][null] = summarize(np.nan, np.array([])) | {"status": "one group"}
+    if n > engine.max_rank_pairs:
+        status = f"not computed: n above nulls.rsa_paper_max_n ({engine.max_rank_pairs})"
+        result["rsa_paper"] = {"observed": None, "ci": None} | {null: summarize(np.nan, np.array([])) | {"status": status} for null in NULLS}
     result["svcca"] |= {"k_x": svcca_detail.k_x, "k_y": svcca_detail.k_y, "canonical_correlations": svcca_detail.correlations.tolist()}
     result["null_scores"] = null_scores
     return result

@@ -7,6 +7,7 @@ Where both sources are planted, each record also says how many pairs are correct
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from universality.devices import resolve_device
 from universality.pairing.ground_truth import planted_recovery
 from universality.pairing.subsets import Subset, collapse_stats
 from universality.params.schema import Params
+from universality.similarity.engine import Engine
 from universality.similarity.nulls import NullSettings, compare
 from universality.similarity.size_matched import FeaturePools
-from universality.similarity.permutations import METRICS
+from universality.similarity.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
     pair_dir = layout.pair(comparison)
     summary = io.read_json(pair_dir / "summary.json")
     n = params.nulls
-    settings = NullSettings(n.permutations, n.size_matched_draws, n.ci_draws, n.ci_fraction, n.ci_level, resolve_device(n.device, "nulls.device"))
+    settings = NullSettings(n.permutations, n.size_matched_draws, n.ci_draws, n.ci_fraction, n.ci_level)
+    engine = Engine(params.similarity.svcca_variance, n.precision, resolve_device(n.device, "nulls.device"), n.rsa_paper_max_n)
     for layer_a, layer_b in params.layer_pairs(comparison):
         cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
         key = layout.layer_pair_key(layer_a, layer_b)
@@ -45,13 +48,18 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
         reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
         kept = pairs[pairs["kept"]]
         pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
+        scored: dict[str, tuple[dict, dict | None]] = {}  # by pairs digest: a subset listed twice is scored once
         for subset in build_subsets(kept, edges[edges["kept"]]):
             partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
-            X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
-            log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
             digest = pairs_digest(subset.pairs)  # seeds the nulls: the same pairs get the same scores in every stage
-            scores = compare(X, Y, partners, pools, params.similarity.svcca_variance, settings, [n.seed, layer_a, layer_b, int(digest, 16)])
-            null_scores = scores.pop("null_scores", None)
+            if digest not in scored:
+                X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
+                log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
+                scores = compare(X, Y, partners, pools, engine, settings, [n.seed, layer_a, layer_b, int(digest, 16)])
+                scored[digest] = scores, scores.pop("null_scores", None)
+            else:
+                log.info("%s, layer pair L%d-L%d: the same pairs as a subset already scored", subset.name, layer_a, layer_b)
+            scores, null_scores = copy.deepcopy(scored[digest][0]), scored[digest][1]
             record = {
                 "layer_a": layer_a,
                 "layer_b": layer_b,

@@ -1,0 +1,201 @@
+"""Benchmark: scoring one subset with the paper's settings, every metric and null, at n = 2,000 / 8,000 / 30,000.
+
+The subset is many-to-1 like a multiplicity bucket: n pairs in n/4 groups of Zipf-like sizes,
+d_A = 512 vs d_B = 768, decoder-like rows (unit norm). The paper's settings: 1,000 row-shuffle
+and 1,000 group permutations, 200 size-matched draws, 200 interval subsamples, all seven metrics
+(rsa_paper exact up to `nulls.rsa_paper_max_n` = 2,000 pairs).
+
+- this engine (`similarity.nulls.compare`): run in full, each case in its own process (peak
+  memory is that process's maximum resident set);
+- today's engine (commit `TODAY`, the n x n version, loaded from git): setup plus a few draws of
+  each kind timed and scaled to the paper's counts; where its n x n matrices cannot fit in this
+  machine's memory, extrapolated by n^2 from the largest n it ran;
+- the floor: the matrix-product FLOPs this engine performs, at this machine's measured rate.
+
+    python bench/scoring.py              # writes bench/results/scoring.md
+    python bench/scoring.py --sizes 2000 --precision float64
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from universality.similarity.engine import Engine
+from universality.similarity.nulls import NullSettings, compare
+from universality.similarity.size_matched import FeaturePools
+
+RESULTS = Path(__file__).parent / "results" / "scoring.md"
+TODAY = "4ae037b"  # the engine before this benchmark's one: n x n matrices for RSA, rsa_paper and debiased CKA
+PAPER = NullSettings(permutations=1000, size_matched_draws=200, ci_draws=200, ci_fraction=0.8, ci_level=0.95)
+D_A, D_B, POOL = 512, 768, 32768
+TODAY_MAX_N = 8000  # beyond this today's n x n matrices (several of 8 n^2 bytes) do not fit in 24 GiB
+
+
+def subset(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, FeaturePools]:
+    """Paired unit rows X (n x 512), Y (n x 768) in n/4 groups of Zipf-like sizes, and pools of 32,768 features."""
+    rng = np.random.default_rng(seed)
+    groups = n // 4
+    weights = 1.0 / np.arange(1, groups + 1) ** 0.8
+    group = np.concatenate([np.arange(groups), rng.choice(groups, n - groups, p=weights / weights.sum())])
+    mixing = rng.standard_normal((D_A, D_B)) / np.sqrt(D_A)
+    a_pool = rng.standard_normal((POOL, D_A)) * np.geomspace(1.0, 0.1, D_A)
+    b_pool = a_pool @ mixing + 0.5 * rng.standard_normal((POOL, D_B))
+    a_pool, b_pool = (p / np.linalg.norm(p, axis=1, keepdims=True) for p in (a_pool, b_pool))
+    partner = rng.integers(0, POOL // 4, POOL)
+    X, Y = a_pool[group], b_pool[rng.choice(POOL, n, replace=False)]
+    Y = 0.7 * Y + 0.3 * (X @ mixing) / np.linalg.norm(X @ mixing, axis=1, keepdims=True)
+    return X, Y, group, FeaturePools(a_pool, b_pool, partner)
+
+
+def gemm_flops(n: int, groups: int, settings: NullSettings) -> float:
+    """Matrix-product FLOPs of one subset in this engine: cross products and Gram matrices (both RSA's unit rows and the raw ones)."""
+    cross, gram_a, gram_b = 2 * D_A * D_B, 2 * D_A**2, 2 * D_B**2
+    setup = lambda rows: rows * (2 * gram_a + 2 * gram_b)  # noqa: E731 - per scorer: both sides' Gram matrices, raw and unit
+    row_shuffle = setup(n) + settings.permutations * 2 * n * cross
+    group = setup(n) + settings.permutations * 2 * groups * (cross + gram_a)
+    draws = settings.size_matched_draws * (setup(n) + 2 * n * cross) + settings.ci_draws * settings.ci_fraction * (setup(n) + 2 * n * cross)
+    return row_shuffle + group + draws
+
+
+def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 and float64 FLOP/s of a square matmul."""
+    rates = {}
+    for name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        a @ a
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ a
+        rates[name] = 2 * size**3 * repeats / (time.perf_counter() - started)
+    return rates
+
+
+def run_this_engine(n: int, precision: str, device: str) -> dict:
+    X, Y, group, pools = subset(n)
+    started = time.perf_counter()
+    result = compare(X, Y, group, pools, Engine(0.99, precision, device, 2000), PAPER, seed=[0, n])
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_gib": _peak_gib(), "groups": int(len(np.unique(group))), "scores": {m: result[m]["observed"] for m in ("svcca", "rsa", "cka_debiased", "procrustes")}}
+
+
+def run_today(n: int, draws: int) -> dict:
+    """Today's engine: setup and `draws` draws of each kind timed, scaled to the paper's counts."""
+    today = _load_today()
+    X, Y, group, pools = subset(n)
+    rng = np.random.default_rng(0)
+    _, first_row, group_of_row = np.unique(group, return_index=True, return_inverse=True)
+    timings = {}
+    started = time.perf_counter()
+    shuffled = today.permutations.PermutedScores(X, Y, 0.99)
+    reassigned = today.reassigned.ReassignedScores(X[first_row], group_of_row, Y, 0.99)
+    timings["setup"] = time.perf_counter() - started
+    for name, scorer, size in (("row_shuffle", shuffled, n), ("group", reassigned, len(first_row))):
+        started = time.perf_counter()
+        scorer.scores(np.stack([rng.permutation(size) for _ in range(draws)]))
+        timings[name] = (time.perf_counter() - started) / draws * PAPER.permutations
+    started = time.perf_counter()
+    for _ in range(draws):
+        today.nulls._fresh_scores(*today.size_matched.size_matched_draw(pools, group_of_row, rng), 0.99, "cpu")
+    fresh = (time.perf_counter() - started) / draws
+    timings["draws"] = fresh * (PAPER.size_matched_draws + PAPER.ci_draws * PAPER.ci_fraction)
+    return {"seconds": sum(timings.values()), "peak_gib": _peak_gib(), "timings": timings}
+
+
+def _load_today():
+    """Today's similarity modules from git, as a package `today` (their imports of each other rewritten)."""
+    root = Path(tempfile.mkdtemp()) / "today"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    names = ("permutations", "reassigned", "size_matched", "nulls")
+    for name in names:
+        source = subprocess.run(["git", "show", f"{TODAY}:src/universality/similarity/{name}.py"], check=True, capture_output=True, text=True).stdout
+        for other in names:
+            source = source.replace(f"universality.similarity.{other} ", f"today.{other} ")
+        (root / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(root.parent))
+    import today  # noqa: F401 - the package just written
+
+    for name in names:
+        spec = importlib.util.spec_from_file_location(f"today.{name}", root / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"today.{name}"] = module
+        spec.loader.exec_module(module)
+        setattr(today, name, module)
+    return today
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _case(args: list[str]) -> dict:
+    """One case in a fresh process, so that its peak memory is its own."""
+    output = subprocess.run([sys.executable, __file__, "--case", *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 30000])
+    parser.add_argument("--precision", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--today-draws", type=int, default=3, help="draws of each kind timed for today's engine")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--case", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        kind, n, option = args.case
+        result = run_this_engine(int(n), option, args.device) if kind == "this" else run_today(int(n), int(option))
+        print(json.dumps(result))
+        return
+
+    rates = matmul_rate(args.device)
+    rows = {}
+    for n in args.sizes:
+        print(f"n = {n:,}: this engine ...", flush=True)
+        rows[n] = {"this": _case(["this", str(n), args.precision])}
+        if n <= TODAY_MAX_N:
+            print(f"n = {n:,}: today's engine ({args.today_draws} draws of each kind) ...", flush=True)
+            rows[n]["today"] = _case(["today", str(n), str(args.today_draws)])
+    write_table(rows, rates, args)
+
+
+def write_table(rows: dict, rates: dict, args) -> None:
+    largest = max((n for n in rows if "today" in rows[n]), default=None)
+    threads = torch.get_num_threads()
+    lines = [
+        f"One subset with the paper's settings (1,000 row-shuffle + 1,000 group permutations, 200 size-matched draws, "
+        f"200 interval subsamples, 7 metrics), d_A = {D_A} vs d_B = {D_B}, n/4 groups of Zipf-like sizes; "
+        f"{args.precision} products on {args.device} ({threads} CPU threads). "
+        f"Measured matmul rate: {rates['float32'] / 1e9:.0f} GFLOP/s float32, {rates['float64'] / 1e9:.0f} GFLOP/s float64.",
+        "",
+        "| n | groups | this engine (s) | peak (GiB) | today's engine (s) | today's peak (GiB) | speed-up | product FLOPs | floor (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, row in rows.items():
+        this = row["this"]
+        flops = gemm_flops(n, this["groups"], PAPER)
+        if "today" in row:
+            today, today_peak = row["today"]["seconds"], f"{row['today']['peak_gib']:.1f}"
+        else:  # extrapolated by n^2 (its cost per permutation and its matrices grow as n^2)
+            today, today_peak = rows[largest]["today"]["seconds"] * (n / largest) ** 2, "does not fit"
+        lines.append(f"| {n:,} | {this['groups']:,} | {this['seconds']:.0f} | {this['peak_gib']:.1f} | {today:,.0f}{'' if 'today' in row else ' (n^2 extrapolation)'} "
+                     f"| {today_peak} | {today / this['seconds']:,.0f}x | {flops:.2e} | {flops / rates[args.precision]:.0f} |")  # fmt: skip
+    lines += ["", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
