@@ -3,7 +3,7 @@
 The subset is many-to-1 like a multiplicity bucket: n pairs in n/4 groups of Zipf-like sizes,
 d_A = 512 vs d_B = 768, decoder-like rows (unit norm). The paper's settings: 1,000 row-shuffle
 and 1,000 group permutations, 200 size-matched draws, 200 interval subsamples, all seven metrics
-(rsa_paper exact up to `nulls.rsa_paper_max_n` = 2,000 pairs).
+(rsa_paper exact up to `nulls.rsa_paper_max_n` = 1,000 pairs).
 
 - this engine (`similarity.nulls.compare`): run in full, each case in its own process (peak
   memory is that process's maximum resident set);
@@ -40,6 +40,11 @@ TODAY = "4ae037b"  # the engine before this benchmark's one: n x n matrices for 
 PAPER = NullSettings(permutations=1000, size_matched_draws=200, ci_draws=200, ci_fraction=0.8, ci_level=0.95)
 D_A, D_B, POOL = 512, 768, 32768
 TODAY_MAX_N = 8000  # beyond this today's n x n matrices (several of 8 n^2 bytes) do not fit in 24 GiB
+# The grid projection's nominal layer pair (an assumption, not a measurement): 32,768 B features, 20,000 kept pairs,
+# the 1-1 assignment and every bucket of params.yaml with these n (the m = 1 range is the m <= 1 bucket, scored once)
+GRID_LAYER_PAIRS = 6 * 12
+NOMINAL_SUBSETS = {"1-1 assignment": 8000, "m <= 1": 5000, "m <= 10": 10000, "m <= 100": 14000, "m <= 1000": 18000, "all": 20000,
+                   "m 2-10": 5000, "m 11-100": 4000, "m 101-250": 2000, "m > 250": 4000}  # fmt: skip
 
 
 def subset(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, FeaturePools]:
@@ -84,7 +89,7 @@ def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> float:
 def run_this_engine(n: int, precision: str, device: str) -> dict:
     X, Y, group, pools = subset(n)
     started = time.perf_counter()
-    result = compare(X, Y, group, pools, Engine(0.99, precision, device, 2000), PAPER, seed=[0, n])
+    result = compare(X, Y, group, pools, Engine(0.99, precision, device, 1000), PAPER, seed=[0, n])
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_gib": _peak_gib(), "groups": int(len(np.unique(group))), "scores": {m: result[m]["observed"] for m in ("svcca", "rsa", "cka_debiased", "procrustes")}}
 
@@ -147,7 +152,7 @@ def _case(args: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 30000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 8000, 30000])
     parser.add_argument("--precision", default="float32", choices=["float32", "float64"])
     parser.add_argument("--today-draws", type=int, default=3, help="draws of each kind timed for today's engine")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -168,6 +173,22 @@ def main() -> None:
             print(f"n = {n:,}: today's engine ({args.today_draws} draws of each kind) ...", flush=True)
             rows[n]["today"] = _case(["today", str(n), str(args.today_draws)])
     write_table(rows, rates, args)
+
+
+def grid_projection(rows: dict) -> list[str]:
+    """CPU hours of the Pythia grid: seconds per subset fitted linearly in n over the measured n above rsa_paper's limit."""
+    sizes = [n for n in rows if n > 1000]
+    if len(sizes) < 2:
+        return ["Grid projection: needs two measured sizes above 1,000 pairs."]
+    slope, intercept = np.polyfit(sizes, [rows[n]["this"]["seconds"] for n in sizes], 1)
+    per_layer_pair = sum(intercept + slope * n for n in NOMINAL_SUBSETS.values())
+    subsets = ", ".join(f"{name} {n:,}" for name, n in NOMINAL_SUBSETS.items())
+    return [
+        f"Pythia grid projection ({GRID_LAYER_PAIRS} layer pairs; per layer pair the subsets {subsets} pairs, an assumed "
+        f"nominal layer pair; seconds per subset = {intercept:.0f} + {slope * 1000:.1f} per 1,000 pairs, fitted to the rows above): "
+        f"{per_layer_pair / 60:.0f} min per layer pair, {GRID_LAYER_PAIRS * per_layer_pair / 3600:.0f} CPU hours on this machine. "
+        "GPU minutes: not measured (no GPU machine was lent to this session)."
+    ]
 
 
 def write_table(rows: dict, rates: dict, args) -> None:
@@ -191,7 +212,7 @@ def write_table(rows: dict, rates: dict, args) -> None:
             today, today_peak = rows[largest]["today"]["seconds"] * (n / largest) ** 2, "does not fit"
         lines.append(f"| {n:,} | {this['groups']:,} | {this['seconds']:.0f} | {this['peak_gib']:.1f} | {today:,.0f}{'' if 'today' in row else ' (n^2 extrapolation)'} "
                      f"| {today_peak} | {today / this['seconds']:,.0f}x | {flops:.2e} | {flops / rates[args.precision]:.0f} |")  # fmt: skip
-    lines += ["", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
+    lines += ["", *grid_projection(rows), "", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -27,7 +27,7 @@ class Engine:
     variance: float
     precision: str = "float64"
     device: str = "cpu"
-    max_rank_pairs: int = 2000
+    max_rank_pairs: int = 1000
 
     def reassignments(self, distinct_a: np.ndarray, group: np.ndarray, Y: np.ndarray) -> "Reassigned":
         return Reassigned(distinct_a, group, Y, self)

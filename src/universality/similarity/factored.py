@@ -26,13 +26,17 @@ from universality.similarity.metrics import kept_dimensions
 
 FACTORED = ("svcca", "pc1_corr", "rsa", "cka", "cka_debiased", "procrustes")
 GATHER_BYTES = 2**28  # rows gathered per batch of reassignments (both sides of RSA included)
-_RANK_TOLERANCE = 1e-24  # eigenvalues below this share of the largest count as zero (singular values below 1e-12)
+# eigenvalues of a Gram matrix below this share of the largest are its rounding noise (about d eps), so count as zero
+_RANK_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
 _VANISHING_HSIC = 1e-10  # self-HSIC below this share of max |x|^4 is rounding noise: debiased CKA undefined
 
 
 def unit_rows(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, 1e-300)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-300)
+
+
+def _unit(rows: torch.Tensor) -> torch.Tensor:
+    return rows / torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp(min=torch.finfo(rows.dtype).tiny)
 
 
 class FactoredScores:
@@ -46,53 +50,51 @@ class FactoredScores:
         self.group = group
         self.sizes = np.bincount(group, minlength=self.G).astype(np.float64)
         self.uniform = bool(np.all(self.sizes == self.sizes[0]))
-        self.sides = {"raw": D, "unit": unit_rows(D)}
-        self.norms2 = {side: (rows**2).sum(axis=1) for side, rows in self.sides.items()}
-        self._prepare_y(Y)
-        self.tensors = {side: self._tensor(rows) for side, rows in self.sides.items()}
-        self.sums_y = {"raw": self._tensor(self._group_sums(Y - self.mu_y)), "unit": self._tensor(self._group_sums(unit_rows(Y)))}
-        self.fixed_gram = {side: self._gram_of(np.arange(self.G)[None], side) for side in self.sides} if self.uniform else None
+        self.group_t = torch.as_tensor(group, device=device)
+        self.sizes_t = self._tensor(self.sizes)
+        self.tensors = {"raw": self._tensor(D), "unit": self._tensor(unit_rows(D))}
+        self.norms2 = {side: (rows**2).sum(dim=1) for side, rows in self.tensors.items()}
+        self._prepare_y(self._tensor(Y))
+        self.fixed_gram = {side: self._gram_of(np.arange(self.G)[None], side) for side in self.tensors} if self.uniform else None
         per_reassignment = self.G * (D.shape[1] * 2 + 2) * torch.finfo(dtype).bits // 8
         self.batch = max(1, GATHER_BYTES // per_reassignment)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(values), dtype=self.dtype, device=self.device)
 
-    def _group_sums(self, rows: np.ndarray) -> np.ndarray:
-        sums = np.zeros((self.G, rows.shape[1]))
-        np.add.at(sums, self.group, rows)
-        return sums
+    def _group_sums(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.zeros((self.G, *rows.shape[1:]), dtype=self.dtype, device=self.device).index_add_(0, self.group_t, rows)
 
-    def _prepare_y(self, Y: np.ndarray) -> None:
+    def _prepare_y(self, Y: torch.Tensor) -> None:
         """Everything of Y that no reassignment changes."""
         n = self.n
-        self.mu_y = Y.mean(axis=0)
+        self.mu_y = Y.mean(dim=0)
         y_c = Y - self.mu_y
         cyy = y_c.T @ y_c
-        self.cyy_norm, self.y_trace = np.linalg.norm(cyy), np.trace(cyy)
-        eigenvalues, vectors = np.linalg.eigh(cyy)
-        eigenvalues, vectors = np.clip(eigenvalues[::-1], 0.0, None), vectors[:, ::-1]
-        rank = int((eigenvalues > eigenvalues[0] * _RANK_TOLERANCE).sum())
-        self.k_y = kept_dimensions(np.sqrt(eigenvalues[:rank]), self.variance)
-        self.w_y = self._tensor(vectors[:, : self.k_y] / np.sqrt(eigenvalues[: self.k_y]))
-        self.pc1_y = self._tensor(vectors[:, 0] / np.sqrt(eigenvalues[0]))
-        self.basis_y = self._tensor(vectors[:, :rank])
-        self.mu_y_t = self._tensor(self.mu_y)
+        self.cyy_norm, self.y_trace = torch.linalg.matrix_norm(cyy), torch.trace(cyy)
+        eigenvalues, vectors = torch.linalg.eigh(cyy)
+        eigenvalues, vectors = eigenvalues.flip(0).clamp(min=0.0), vectors.flip(1)
+        rank = int((eigenvalues > eigenvalues[0] * _RANK_TOLERANCE[self.dtype]).sum())
+        self.k_y = kept_dimensions(np.sqrt(_numpy(eigenvalues[:rank])), self.variance)
+        self.w_y = vectors[:, : self.k_y] / torch.sqrt(eigenvalues[: self.k_y])
+        self.pc1_y = vectors[:, 0] / torch.sqrt(eigenvalues[0])
+        self.basis_y = vectors[:, :rank]
+        self.sums_y = {"raw": self._group_sums(y_c), "unit": self._group_sums(_unit(Y))}
         # debiased CKA: L = Y Y^T with its diagonal zeroed
-        norms2 = (Y**2).sum(axis=1)
-        total = Y.sum(axis=0)
+        norms2 = (Y**2).sum(dim=1)
+        total = Y.sum(dim=0)
         l_rows = Y @ total - norms2  # row sums of L
         self.l_ones = total @ total - norms2.sum()
-        self.l_norms2 = self._group_sums(norms2[:, None])[:, 0]
-        self.l_rows = self._group_sums(l_rows[:, None])[:, 0]
-        self.hsic_yy = _hsic(np.linalg.norm(Y.T @ Y) ** 2 - (norms2**2).sum(), self.l_ones, self.l_ones, l_rows @ l_rows, n)
-        self.yy_vanishes = self.hsic_yy <= _VANISHING_HSIC * norms2.max() ** 2
+        self.l_norms2, self.l_rows = self._group_sums(norms2), self._group_sums(l_rows)
+        gram_y = cyy + n * torch.outer(self.mu_y, self.mu_y)  # Y^T Y
+        self.hsic_yy = _hsic(torch.linalg.matrix_norm(gram_y) ** 2 - (norms2**2).sum(), self.l_ones, self.l_ones, l_rows @ l_rows, n)
+        self.yy_vanishes = bool(self.hsic_yy <= _VANISHING_HSIC * norms2.max() ** 2)
         # RSA: the upper triangle of Yn Yn^T
-        unit = unit_rows(Y)
-        unit_norms2 = (unit**2).sum(axis=1)
-        self.unit_norms2_y = self._group_sums(unit_norms2[:, None])[:, 0]
-        y_sum = (np.linalg.norm(unit.sum(axis=0)) ** 2 - unit_norms2.sum()) / 2
-        y_squares = (np.linalg.norm(unit.T @ unit) ** 2 - (unit_norms2**2).sum()) / 2
+        unit = _unit(Y)
+        unit_norms2 = (unit**2).sum(dim=1)
+        self.unit_norms2_y = self._group_sums(unit_norms2)
+        y_sum = (torch.linalg.vector_norm(unit.sum(dim=0)) ** 2 - unit_norms2.sum()) / 2
+        y_squares = (torch.linalg.matrix_norm(unit.T @ unit) ** 2 - (unit_norms2**2).sum()) / 2
         self.triangle_y = (y_sum, y_squares - y_sum**2 / _entries(n))
 
     def _gather(self, reassignments: np.ndarray, side: str) -> torch.Tensor:
@@ -101,7 +103,7 @@ class FactoredScores:
 
     def _gram_of(self, reassignments: np.ndarray, side: str) -> torch.Tensor:
         """X^T X per reassignment: B x d x d."""
-        weighted = self._gather(reassignments, side) * self._tensor(np.sqrt(self.sizes))[:, None, None]
+        weighted = self._gather(reassignments, side) * torch.sqrt(self.sizes_t)[:, None, None]
         return torch.einsum("gbi,gbj->bij", weighted, weighted)
 
     def _products(self, reassignments: np.ndarray, side: str) -> tuple[torch.Tensor, ...]:
@@ -109,7 +111,7 @@ class FactoredScores:
         rows = self._gather(reassignments, side)
         G, B, d = rows.shape
         cross = (rows.reshape(G, B * d).T @ self.sums_y[side]).reshape(B, d, -1)
-        total = torch.einsum("g,gbd->bd", self._tensor(self.sizes), rows)
+        total = torch.einsum("g,gbd->bd", self.sizes_t, rows)
         gram = self.fixed_gram[side].expand(B, d, d) if self.uniform else self._gram_of(reassignments, side)
         return rows, cross, gram, total
 
@@ -144,7 +146,7 @@ class FactoredScores:
         }
         bases = []
         for value, vector in zip(eigenvalues, vectors):
-            rank = int((value > value[0] * _RANK_TOLERANCE).sum())
+            rank = int((value > value[0] * _RANK_TOLERANCE[self.dtype]).sum())
             k_x = kept_dimensions(np.sqrt(_numpy(value[:rank])), self.variance)
             bases.append((vector[:, :rank], vector[:, :k_x] / torch.sqrt(value[:k_x])))
         if self.uniform:
@@ -161,25 +163,25 @@ class FactoredScores:
 
     def _debiased_cka(self, reassignments: np.ndarray, rows, cross, gram, total) -> np.ndarray:
         """Unbiased HSIC (Song et al., 2012) with K = X X^T, L = Y Y^T (diagonals zeroed), in d x d terms."""
-        n, sizes = self.n, self._tensor(self.sizes)
-        norms2 = self._tensor(self.norms2["raw"])[torch.as_tensor(reassignments, device=self.device)]  # |x|^2 per group, B x G
-        raw_cross = cross + total[:, :, None] * self.mu_y_t[None, None, :]  # X^T Y
+        n, sizes = self.n, self.sizes_t
+        norms2 = self.norms2["raw"][torch.as_tensor(reassignments, device=self.device)]  # |x|^2 per group, B x G
+        raw_cross = cross + total[:, :, None] * self.mu_y[None, None, :]  # X^T Y
         k_rows = torch.einsum("gbd,bd->bg", rows, total) - norms2  # row sums of K for a row of each group
         k_ones = (total**2).sum(dim=1) - norms2 @ sizes
-        trace_kl = (raw_cross**2).sum(dim=(1, 2)) - norms2 @ self._tensor(self.l_norms2)
-        hsic_xy = _hsic(trace_kl, k_ones, self.l_ones, k_rows @ self._tensor(self.l_rows), n)
+        trace_kl = (raw_cross**2).sum(dim=(1, 2)) - norms2 @ self.l_norms2
+        hsic_xy = _hsic(trace_kl, k_ones, self.l_ones, k_rows @ self.l_rows, n)
         trace_kk = (gram**2).sum(dim=(1, 2)) - norms2**2 @ sizes
         hsic_xx = _hsic(trace_kk, k_ones, k_ones, (k_rows**2) @ sizes, n)
-        vanishes = (hsic_xx <= _VANISHING_HSIC * norms2.max(dim=1).values ** 2) | bool(self.yy_vanishes)
+        vanishes = (hsic_xx <= _VANISHING_HSIC * norms2.max(dim=1).values ** 2) | self.yy_vanishes
         value = hsic_xy / torch.sqrt(hsic_xx.clamp(min=0.0) * self.hsic_yy)
         return np.where(_numpy(vanishes), np.nan, _numpy(value))
 
     def _rsa(self, reassignments: np.ndarray) -> np.ndarray:
         """Pearson r of the cosine triangles: sum_{i<j} Kx Ky = (||Xn^T Yn||^2 - sum_i |xn_i|^2 |yn_i|^2) / 2."""
         _, cross, gram, total = self._products(reassignments, "unit")
-        norms2 = self._tensor(self.norms2["unit"])[torch.as_tensor(reassignments, device=self.device)]
-        sizes, entries = self._tensor(self.sizes), _entries(self.n)
-        products = (cross**2).sum(dim=(1, 2)) - norms2 @ self._tensor(self.unit_norms2_y)
+        norms2 = self.norms2["unit"][torch.as_tensor(reassignments, device=self.device)]
+        sizes, entries = self.sizes_t, _entries(self.n)
+        products = (cross**2).sum(dim=(1, 2)) - norms2 @ self.unit_norms2_y
         x_sum = ((total**2).sum(dim=1) - norms2 @ sizes) / 2
         x_squares = ((gram**2).sum(dim=(1, 2)) - norms2**2 @ sizes) / 2
         y_sum, y_spread = self.triangle_y

@@ -20,8 +20,6 @@ from scipy.stats import rankdata
 
 from universality.similarity.metrics import centre_rows, cosine_similarity_matrix, rank_ties
 
-_GATHER_ENTRIES = 2**24  # G x G entries gathered per batch
-
 
 def symmetric_ranks(matrix: np.ndarray) -> np.ndarray:
     """The matrix with its upper-triangle entries replaced by their average ranks (mirrored below)."""
@@ -64,13 +62,9 @@ class RankedScores:
         reassignments = np.atleast_2d(reassignments)
         if not self.uniform:
             return np.array([self._pearson(self._ranks(pi)) for pi in reassignments])
-        per_batch = max(1, _GATHER_ENTRIES // self.G**2)
-        out = []
-        for start in range(0, len(reassignments), per_batch):
-            pi = reassignments[start : start + per_batch]
-            moved = self.identity_ranks[pi[:, :, None], pi[:, None, :]]  # rank of X's values at every group pair
-            out.append(self._pearson_of_cross((moved * self.y_weights).sum(axis=(1, 2)) / 2, self.identity_moments))
-        return np.concatenate(out)
+        # sum_kl R[pi_k, pi_l] W_kl = sum_k sum_b R[pi_k, b] W[k, inverse_b]: two row/column gathers, no G x G x B index
+        cross = [(self.identity_ranks.take(pi, axis=0) * self.y_weights.take(np.argsort(pi), axis=1)).sum() / 2 for pi in reassignments]
+        return self._pearson_of_cross(np.array(cross), self.identity_moments)
 
     def _pair_moments(self, ranks: np.ndarray) -> tuple[float, float]:
         """Mean of X's triangle ranks and the norm of their deviations (both weighted by entries)."""
