@@ -83,6 +83,8 @@ def test_missing_key_is_named(params_dict):
         (("subsets", "ranges"), [[10, 2]], r"subsets.ranges\[0\]"),
         (("similarity", "svcca_variance"), 0.0, "svcca_variance"),
         (("nulls", "permutations"), 0, "permutations must be at least 1"),
+        (("nulls", "rsa_paper_max_n"), 3, r"nulls.rsa_paper_max_n must be at least 4"),
+        (("nulls", "precision"), "float16", r"nulls.precision = 'float16' is not allowed; expected one of 'float64', 'float32'"),
         (("extract", "hook"), "blocks.0.hook_resid_post", r"extract.hook must contain '\{layer\}'"),
     ],
 )

@@ -166,6 +166,8 @@ def number_macros(params: Params, main: dict[str, Any], planted: dict[str, list[
         "permutations": str(params.nulls.permutations),
         "size-matched-draws": str(params.nulls.size_matched_draws),
         "ci-draws": str(params.nulls.ci_draws),
+        "rsa-paper-max-n": str(params.nulls.rsa_paper_max_n),
+        "rsa-paper-skipped": str(sum(r["status"] == "ok" and r["rsa_paper"]["observed"] is None for r in main["records"] + main["buckets"])),
         "ci-fraction": fmt_share(params.nulls.ci_fraction),
         "ci-level": fmt_share(params.nulls.ci_level),
         **_filter_macros(params, summaries),

@@ -1,13 +1,13 @@
 """Nulls and the statistics reported beside every score.
 
 For paired decoder rows X (n x d_A) and Y (n x d_B) in G groups (the B rows that share an A
-partner), every metric of `permutations.METRICS` gets three nulls with the same n, filters and
+partner), every metric of `metrics.METRICS` gets three nulls with the same n, filters and
 k rule:
 
 - `row_shuffle`: Y's rows permuted against X's (the paper's null);
 - `group`: every B row stays in place and the G distinct A rows are reassigned across the B
   groups, whatever their sizes (X = A_distinct[pi][group]), so duplicated X rows cannot fake
-  similarity (for a 1-1 set it is the row shuffle); see `reassigned.py`;
+  similarity (for a 1-1 set it is the row shuffle, and reports its draws);
 - `size_matched`: random subsets of filter-passing features with the same n and group
   structure on both sides (`size_matched.py`): what this n, duplication and these d give by chance.
 
@@ -24,7 +24,8 @@ Interval: b of the G groups are drawn without replacement (b = ci_fraction G); t
 the subsample scores from the observed one, rescaled by the finite-sample factor
 sqrt(b / (G - b)), give a basic interval (observed - upper quantile, observed - lower quantile).
 
-Benjamini-Hochberg q-values are taken over an explicit family by `family_q_values`.
+Every draw is scored by one `engine.Engine` (docs/scoring.md). Benjamini-Hochberg q-values
+are taken over an explicit family by `family_q_values`.
 """
 
 from __future__ import annotations
