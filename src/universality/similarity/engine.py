@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from universality.similarity.factored import FactoredScores
-from universality.similarity.metrics import METRICS
+from universality.similarity.metrics import METRICS, rsa_paper
 from universality.similarity.ranked import RankedScores
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -36,8 +36,10 @@ class Engine:
         return RowShuffled(X, Y, self)
 
     def observed(self, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
-        """Every metric of the paired rows (rsa_paper: nan above the size limit)."""
-        return {metric: float(values[0]) for metric, values in self.row_shuffles(X, Y).scores(np.arange(len(X))[None]).items()}
+        """Every metric of the paired rows (rsa_paper: from its definition, nan above the size limit)."""
+        scores = FactoredScores(X, np.arange(len(X)), Y, self.variance, PRECISIONS[self.precision], self.device).scores(np.arange(len(X))[None])
+        scores["rsa_paper"] = [rsa_paper(X, Y) if len(X) <= self.max_rank_pairs else np.nan]
+        return {metric: float(scores[metric][0]) for metric in METRICS}
 
 
 class Reassigned:

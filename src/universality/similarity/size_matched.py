@@ -21,6 +21,7 @@ n, this duplication and these widths give by chance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,6 +34,12 @@ class FeaturePools:
     b_rows: np.ndarray
     b_partner: np.ndarray
 
+    @cached_property
+    def donors(self) -> list[np.ndarray]:
+        """The B features (indices into b_rows) of each donor group: those that share an A partner."""
+        _, donor_of_b = np.unique(self.b_partner, return_inverse=True)
+        return np.split(np.argsort(donor_of_b, kind="stable"), np.cumsum(np.bincount(donor_of_b))[:-1])
+
 
 def size_matched_draw(pools: FeaturePools, group_of_row: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One random (X, Y) with the group structure of `group_of_row` (group index per row)."""
@@ -40,11 +47,11 @@ def size_matched_draw(pools: FeaturePools, group_of_row: np.ndarray, rng: np.ran
     if len(sizes) > len(pools.a_rows) or len(group_of_row) > len(pools.b_rows):
         raise ValueError(f"the size-matched pools ({len(pools.a_rows)} A, {len(pools.b_rows)} B features) are smaller than the subset")
     a = rng.choice(len(pools.a_rows), len(sizes), replace=False)
-    _, donor_of_b = np.unique(pools.b_partner, return_inverse=True)
-    members = np.split(np.argsort(donor_of_b, kind="stable"), np.cumsum(np.bincount(donor_of_b))[:-1])
+    members = list(pools.donors)  # a copy of the list: members are removed as they are drawn
     used = np.zeros(len(members), dtype=bool)
     left = np.array([len(m) for m in members])
     rows_b = np.empty(len(group_of_row), dtype=np.int64)
+    rows_of_group = np.split(np.argsort(group_of_row, kind="stable"), np.cumsum(sizes)[:-1])
     for group in np.argsort(-sizes, kind="stable"):
         drawn, need = [], sizes[group]
         while need:
@@ -53,7 +60,7 @@ def size_matched_draw(pools: FeaturePools, group_of_row: np.ndarray, rng: np.ran
             drawn.append(members[donor][take])
             members[donor] = np.delete(members[donor], take)
             used[donor], need, left[donor] = True, need - len(take), left[donor] - len(take)
-        rows_b[group_of_row == group] = np.concatenate(drawn)
+        rows_b[rows_of_group[group]] = np.concatenate(drawn)
     return pools.a_rows[a][group_of_row], pools.b_rows[rows_b]
 
 
