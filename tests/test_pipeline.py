@@ -124,6 +124,18 @@ def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
 
 
 @pytest.mark.slow
+def test_a_bucket_holding_the_one_to_one_pairs_takes_the_main_stages_scores(project):
+    """With the unique-partner rule the m <= 1 bucket is the 1-1 set: the appendix copies, it does not rescore."""
+    main = yaml.safe_load((project / "results/main/main_one_to_one/results.json").read_text())
+    buckets = yaml.safe_load((project / "results/main/appendix_buckets/results.json").read_text())
+    for one in main:
+        same = [b for b in buckets if (b["layer_a"], b["layer_b"], b["pairs_digest"]) == (one["layer_a"], one["layer_b"], one["pairs_digest"])]
+        assert {"cum_le_1", "range_1"} <= {b["subset"] for b in same}
+    for one, bucket in ((one, b) for one in main for b in buckets if (b["layer_a"], b["layer_b"], b["pairs_digest"]) == (one["layer_a"], one["layer_b"], one["pairs_digest"])):
+        assert {k: v for k, v in bucket.items() if k not in ("subset", "label", "kind")} == {k: v for k, v in one.items() if k not in ("subset", "label", "kind")}
+
+
+@pytest.mark.slow
 def test_editing_report_code_invalidates_only_rendering(project):
     module = project / "src/universality/report/tables.py"
     original = module.read_text()

@@ -32,9 +32,14 @@ log = logging.getLogger(__name__)
 SubsetBuilder = Callable[[pd.DataFrame, pd.DataFrame], list[Subset]]
 
 
-def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder) -> tuple[list[dict], pd.DataFrame]:
-    """Result records and null scores of every subset of every layer pair of `comparison`."""
+def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder, scored: dict | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """Result records and null scores of every subset of every layer pair of `comparison`.
+
+    A subset is scored once: one with the same pairs as a subset in `scored` (another stage's, see
+    `scored_in`) or listed earlier takes that subset's scores, which its seed would reproduce.
+    """
     records, nulls = [], []
+    scored = dict(scored or {})  # (layer_a, layer_b, pairs digest) -> (scores, null scores)
     pair_dir = layout.pair(comparison)
     summary = io.read_json(pair_dir / "summary.json")
     n = params.nulls
@@ -48,18 +53,17 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
         reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
         kept = pairs[pairs["kept"]]
         pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
-        scored: dict[str, tuple[dict, dict | None]] = {}  # by pairs digest: a subset listed twice is scored once
         for subset in build_subsets(kept, edges[edges["kept"]]):
             partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
             digest = pairs_digest(subset.pairs)  # seeds the nulls: the same pairs get the same scores in every stage
-            if digest not in scored:
+            if (layer_a, layer_b, digest) not in scored:
                 X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
                 log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
                 scores = compare(X, Y, partners, pools, engine, settings, [n.seed, layer_a, layer_b, int(digest, 16)])
-                scored[digest] = scores, scores.pop("null_scores", None)
+                scored[layer_a, layer_b, digest] = scores, scores.pop("null_scores", None)
             else:
                 log.info("%s, layer pair L%d-L%d: the same pairs as a subset already scored", subset.name, layer_a, layer_b)
-            scores, null_scores = copy.deepcopy(scored[digest][0]), scored[digest][1]
+            scores, null_scores = copy.deepcopy(scored[layer_a, layer_b, digest][0]), scored[layer_a, layer_b, digest][1]
             record = {
                 "layer_a": layer_a,
                 "layer_b": layer_b,
@@ -79,6 +83,20 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder)
                 nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
     empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
     return records, pd.concat(nulls, ignore_index=True) if nulls else empty
+
+
+_RECORD_FIELDS = ("layer_a", "layer_b", "subset", "label", "kind", "pairs_before_filter", "removed_by_filters", "distinct_a", "pairs_digest", "collapse", "planted")
+
+
+def scored_in(directory) -> dict[tuple, tuple[dict, dict | None]]:
+    """Another stage's scores and null scores by (layer_a, layer_b, pairs digest), for `score_subsets` to reuse."""
+    null_scores = io.read_parquet(directory / "null_scores.parquet")
+    out = {}
+    for record in io.read_json(directory / "results.json"):
+        rows = null_scores[(null_scores["layer_a"] == record["layer_a"]) & (null_scores["layer_b"] == record["layer_b"]) & (null_scores["subset"] == record["subset"])]
+        by_null = {null: {metric: draws[metric].to_numpy() for metric in METRICS} for null, draws in rows.groupby("null", sort=False)}
+        out[record["layer_a"], record["layer_b"], record["pairs_digest"]] = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}, by_null or None
+    return out
 
 
 def feature_pools(W_dec_a, W_dec_b, pairs: pd.DataFrame, reverse: pd.DataFrame) -> FeaturePools:

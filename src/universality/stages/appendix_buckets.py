@@ -5,9 +5,10 @@ from __future__ import annotations
 from universality import layout
 from universality.pairing.subsets import cumulative_buckets, range_buckets
 from universality.params.schema import Params
-from universality.similarity.scoring import score_subsets, write_scored
+from universality.similarity.scoring import score_subsets, scored_in, write_scored
 
 STAGE = "appendix_buckets"
+MAIN_STAGE = "main_one_to_one"  # its 1-1 sets are taken where a bucket holds the same pairs
 
 
 def run(params: Params, name: str) -> None:
@@ -17,5 +18,6 @@ def run(params: Params, name: str) -> None:
     def buckets(kept, _edges):
         return cumulative_buckets(kept, subsets.cumulative) + range_buckets(kept, subsets.ranges)
 
-    records, null_scores = score_subsets(params, name, buckets)
+    # the m <= 1 bucket can be the main body's 1-1 set: its scores are taken, not recomputed
+    records, null_scores = score_subsets(params, name, buckets, scored=scored_in(layout.scored(name, MAIN_STAGE)))
     write_scored(layout.scored(name, STAGE), records, null_scores)
