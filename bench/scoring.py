@@ -6,7 +6,8 @@ and 1,000 group permutations, 200 size-matched draws, 200 interval subsamples, a
 (rsa_paper exact up to `nulls.rsa_paper_max_n` = 1,000 pairs).
 
 - this engine (`similarity.nulls.compare`): run in full, each case in its own process (peak
-  memory is that process's maximum resident set);
+  memory is that process's maximum resident set); above `--fraction-above` pairs with a tenth
+  of every draw count and the seconds scaled up (its cost is linear in the counts);
 - today's engine (commit `TODAY`, the n x n version, loaded from git): setup plus a few draws of
   each kind timed and scaled to the paper's counts; where its n x n matrices cannot fit in this
   machine's memory, extrapolated by n^2 from the largest n it ran;
@@ -14,11 +15,13 @@ and 1,000 group permutations, 200 size-matched draws, 200 interval subsamples, a
 
     python bench/scoring.py              # writes bench/results/scoring.md
     python bench/scoring.py --sizes 2000 --precision float64
+    python bench/scoring.py --fresh      # measure every case again (else those in scoring.json are kept)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import resource
@@ -36,6 +39,7 @@ from universality.similarity.nulls import NullSettings, compare
 from universality.similarity.size_matched import FeaturePools
 
 RESULTS = Path(__file__).parent / "results" / "scoring.md"
+CASES = RESULTS.with_suffix(".json")  # every measured case, so that a rerun measures only what is missing
 TODAY = "4ae037b"  # the engine before this benchmark's one: n x n matrices for RSA, rsa_paper and debiased CKA
 PAPER = NullSettings(permutations=1000, size_matched_draws=200, ci_draws=200, ci_fraction=0.8, ci_level=0.95)
 D_A, D_B, POOL = 512, 768, 32768
@@ -86,12 +90,15 @@ def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> float:
     return rates
 
 
-def run_this_engine(n: int, precision: str, device: str) -> dict:
+def run_this_engine(n: int, precision: str, device: str, fraction: float) -> dict:
+    """The full comparison, or one with `fraction` of every draw count and its seconds divided by it (setup counted 1/fraction times)."""
     X, Y, group, pools = subset(n)
+    settings = dataclasses.replace(PAPER, **{k: max(1, round(getattr(PAPER, k) * fraction)) for k in ("permutations", "size_matched_draws", "ci_draws")})
     started = time.perf_counter()
-    result = compare(X, Y, group, pools, Engine(0.99, precision, device, 1000), PAPER, seed=[0, n])
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_gib": _peak_gib(), "groups": int(len(np.unique(group))), "scores": {m: result[m]["observed"] for m in ("svcca", "rsa", "cka_debiased", "procrustes")}}
+    result = compare(X, Y, group, pools, Engine(0.99, precision, device, 1000), settings, seed=[0, n])
+    seconds = (time.perf_counter() - started) / fraction
+    scores = {m: result[m]["observed"] for m in ("svcca", "rsa", "cka_debiased", "procrustes")}
+    return {"seconds": seconds, "fraction": fraction, "peak_gib": _peak_gib(), "groups": int(len(np.unique(group))), "scores": scores}
 
 
 def run_today(n: int, draws: int) -> dict:
@@ -155,23 +162,33 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 8000, 30000])
     parser.add_argument("--precision", default="float32", choices=["float32", "float64"])
     parser.add_argument("--today-draws", type=int, default=3, help="draws of each kind timed for today's engine")
+    parser.add_argument("--fraction-above", type=int, default=8000, help="sizes above this run a fraction of the draws, scaled")
+    parser.add_argument("--fraction", type=float, default=0.1)
+    parser.add_argument("--fresh", action="store_true", help="rerun cases already in bench/results/scoring.json")
+    parser.add_argument("--conditions", default="", help="how the cases were measured (commit, what else ran), printed under the table")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--case", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        kind, n, option = args.case
-        result = run_this_engine(int(n), option, args.device) if kind == "this" else run_today(int(n), int(option))
+        kind, n, *options = args.case
+        result = run_this_engine(int(n), options[0], args.device, float(options[1])) if kind == "this" else run_today(int(n), int(options[0]))
         print(json.dumps(result))
         return
 
     rates = matmul_rate(args.device)
+    cases = {} if args.fresh or not CASES.exists() else json.loads(CASES.read_text())
     rows = {}
     for n in args.sizes:
-        print(f"n = {n:,}: this engine ...", flush=True)
-        rows[n] = {"this": _case(["this", str(n), args.precision])}
+        fraction = args.fraction if n > args.fraction_above else 1.0
+        wanted = {"this": (f"this/{n}/{args.precision}/{args.device}/{fraction}", ["this", str(n), args.precision, str(fraction)])}
         if n <= TODAY_MAX_N:
-            print(f"n = {n:,}: today's engine ({args.today_draws} draws of each kind) ...", flush=True)
-            rows[n]["today"] = _case(["today", str(n), str(args.today_draws)])
+            wanted["today"] = (f"today/{n}/{args.today_draws}", ["today", str(n), str(args.today_draws)])
+        for engine, (key, case) in wanted.items():
+            if key not in cases:
+                print(f"n = {n:,}: {engine} ...", flush=True)
+                cases[key] = _case(case)
+                CASES.write_text(json.dumps(cases, indent=1) + "\n")  # each case kept as soon as it is measured
+        rows[n] = {engine: cases[key] for engine, (key, _) in wanted.items()}
     write_table(rows, rates, args)
 
 
@@ -210,9 +227,10 @@ def write_table(rows: dict, rates: dict, args) -> None:
             today, today_peak = row["today"]["seconds"], f"{row['today']['peak_gib']:.1f}"
         else:  # extrapolated by n^2 (its cost per permutation and its matrices grow as n^2)
             today, today_peak = rows[largest]["today"]["seconds"] * (n / largest) ** 2, "does not fit"
-        lines.append(f"| {n:,} | {this['groups']:,} | {this['seconds']:.0f} | {this['peak_gib']:.1f} | {today:,.0f}{'' if 'today' in row else ' (n^2 extrapolation)'} "
+        scaled = "" if this["fraction"] == 1 else f" ({this['fraction']:g} of the draws, scaled)"
+        lines.append(f"| {n:,} | {this['groups']:,} | {this['seconds']:.0f}{scaled} | {this['peak_gib']:.1f} | {today:,.0f}{'' if 'today' in row else ' (n^2 extrapolation)'} "
                      f"| {today_peak} | {today / this['seconds']:,.0f}x | {flops:.2e} | {flops / rates[args.precision]:.0f} |")  # fmt: skip
-    lines += ["", *grid_projection(rows), "", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
+    lines += [*([""] + [f"Conditions: {args.conditions}"] if args.conditions else []), "", *grid_projection(rows), "", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
