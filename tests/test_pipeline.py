@@ -1,6 +1,7 @@
 """End to end: `dvc repro` on tiny params in a temporary copy builds a PDF holding the numbers."""
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -124,15 +125,33 @@ def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
 
 
 @pytest.mark.slow
-def test_a_bucket_holding_the_one_to_one_pairs_takes_the_main_stages_scores(project):
-    """With the unique-partner rule the m <= 1 bucket is the 1-1 set: the appendix copies, it does not rescore."""
-    main = yaml.safe_load((project / "results/main/main_one_to_one/results.json").read_text())
-    buckets = yaml.safe_load((project / "results/main/appendix_buckets/results.json").read_text())
-    for one in main:
-        same = [b for b in buckets if (b["layer_a"], b["layer_b"], b["pairs_digest"]) == (one["layer_a"], one["layer_b"], one["pairs_digest"])]
-        assert {"cum_le_1", "range_1"} <= {b["subset"] for b in same}
-    for one, bucket in ((one, b) for one in main for b in buckets if (b["layer_a"], b["layer_b"], b["pairs_digest"]) == (one["layer_a"], one["layer_b"], one["pairs_digest"])):
-        assert {k: v for k, v in bucket.items() if k not in ("subset", "label", "kind")} == {k: v for k, v in one.items() if k not in ("subset", "label", "kind")}
+def test_a_subset_is_scored_once_within_and_across_stages(project, monkeypatch):
+    """Listed twice, a subset is scored once; one that another stage scored is taken from that stage's results."""
+    from universality import layout
+    from universality.pairing.subsets import one_to_one
+    from universality.params import load_params
+    from universality.similarity import scoring
+    from universality.similarity.nulls import compare
+
+    monkeypatch.chdir(project)
+    params = load_params("params.yaml")
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return compare(*args, **kwargs)
+
+    def twice(kept, edges):
+        return [one_to_one(kept, params.subsets.one_to_one, edges)] * 2
+
+    monkeypatch.setattr(scoring, "compare", counted)
+    records, _ = scoring.score_subsets(params, "main", twice)
+    assert len(calls) == len(params.layer_pairs("main")) and records[0::2] == records[1::2]
+    main = json.loads((project / "results/main/main_one_to_one/results.json").read_text())
+    assert records[0::2] == main  # the stage's own records, scored in another process
+    calls.clear()
+    reused, _ = scoring.score_subsets(params, "main", twice, scored=scoring.scored_in(layout.scored("main", "main_one_to_one")))
+    assert calls == [] and reused == records
 
 
 @pytest.mark.slow
