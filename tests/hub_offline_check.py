@@ -2,7 +2,8 @@
 
 Run by tests/test_hub.py in a fresh interpreter: the Hugging Face libraries read
 HF_HUB_OFFLINE and HF_HUB_CACHE at import time. A tiny random GPT-NeoX model is placed in a
-local hub cache under Pythia's name, so `load_hub_model` makes exactly the production call;
+local hub cache under Pythia's name (its final weights and, as revision `step0`, another
+random initialisation), so `load_hub_model` makes exactly the production call;
 a tiny sparsify-format SAE is written to disk and loaded through `load_pretrained_sae`.
 Prints one JSON line of measured differences and error messages.
 """
@@ -22,16 +23,23 @@ from safetensors.torch import save_file  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
+import yaml  # noqa: E402
+
 from universality.activations.hooks import HookMismatch, check_hooks  # noqa: E402
+from universality.params import parse_params  # noqa: E402
+from universality.params.schema import LMSAETraining, TrainedSAE  # noqa: E402
+from universality.sources.language_models import load_language_model  # noqa: E402
+from universality.sources.pretrained.names import write_model_name  # noqa: E402
+from universality.sources.trained.sae_training import train_lm_sae  # noqa: E402
 from universality.sources.pretrained.hub import HubUnreachable, hub_documents, load_hub_model, load_pretrained_sae  # noqa: E402
 
 REPO = "EleutherAI/pythia-70m-deduped"
 D_IN, LATENTS, K = 32, 96, 4
 
 
-def tiny_pythia() -> GPTNeoXForCausalLM:
-    """A 2-block GPT-NeoX with random weights, saved in the local hub cache under REPO."""
-    torch.manual_seed(0)
+def tiny_pythia(seed: int = 0, revision: str = "main") -> GPTNeoXForCausalLM:
+    """A 2-block GPT-NeoX with random weights, saved in the local hub cache under REPO at `revision`."""
+    torch.manual_seed(seed)
     config = GPTNeoXConfig(
         vocab_size=128, hidden_size=D_IN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
         max_position_embeddings=64, rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
@@ -45,11 +53,12 @@ def tiny_pythia() -> GPTNeoXForCausalLM:
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<|padding|>"
     )
-    snapshot = CACHE / f"models--{REPO.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    commit = str(seed) * 40
+    snapshot = CACHE / f"models--{REPO.replace('/', '--')}" / "snapshots" / commit
     model.save_pretrained(snapshot)
     tokenizer.save_pretrained(snapshot)
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    (snapshot.parent.parent / "refs").mkdir(exist_ok=True)
+    (snapshot.parent.parent / "refs" / revision).write_text(commit)
     return model
 
 
@@ -79,6 +88,26 @@ def sparsify_reference(x: torch.Tensor, state: dict[str, torch.Tensor]) -> torch
     return torch.zeros_like(pre).scatter(-1, indices, values)
 
 
+def sae_trained_on_the_floor() -> dict:
+    """The Pythia floor's path: the experiments' floor model, pointed at the tiny step-0 stand-in,
+    loaded as the trained kind loads it, and an SAE trained on it with SAELens' runner."""
+    root = Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "params.yaml").read_text())
+    extra = yaml.safe_load((root / "experiments" / "pretrained.yaml").read_text())
+    for section in ("token_sets", "models", "sources", "comparisons"):
+        data[section] |= extra[section]
+    data["models"]["pythia_160m_step0"]["model_name"] = REPO
+    params = parse_params(data)
+    os.chdir(CACHE)
+    write_model_name("pythia_160m_step0", REPO, params.models["pythia_160m_step0"].checkpoint)
+    model, weights = load_language_model(params, "pythia_160m_step0")
+    windows = torch.randint(2, 128, (64, 16), generator=torch.Generator().manual_seed(2)).numpy()
+    windows[:, 0] = 0
+    training = LMSAETraining(training_tokens=2048, batch_size=128, lr=0.003, store_batch_windows=16, buffer_batches=16, dead_window=4)
+    sae = train_lm_sae(model, "blocks.1.hook_resid_post", windows, TrainedSAE(d_sae=64, k=4, seed=0, training=training), [0, 1], seed=0)
+    return {"floor_weights": weights, "floor_sae_shape": list(sae.W_dec.shape)}
+
+
 def error_of(call) -> str:
     try:
         call()
@@ -98,6 +127,12 @@ def main() -> None:
         hidden = hf_model(tokens, output_hidden_states=True).hidden_states
         _, cache = model.run_with_cache(tokens)
     resid_diff = float((cache["blocks.0.hook_resid_post"] - hidden[1]).abs().max())
+    step0 = tiny_pythia(seed=1, revision="step0")
+    with torch.no_grad():
+        step0_hidden = step0(tokens, output_hidden_states=True).hidden_states[1]
+        _, step0_cache = load_hub_model(REPO, device="cpu", checkpoint=0).run_with_cache(tokens)
+    checkpoint_diff = float((step0_cache["blocks.0.hook_resid_post"] - step0_hidden).abs().max())
+    checkpoint_moved = float((step0_cache["blocks.0.hook_resid_post"] - hidden[1]).abs().max())
     saes = {layer: load_pretrained_sae("sparsify", str(sae_root), f"layers.{layer}") for layer in (0, 1)}
     code_diff = max(
         float((saes[layer].encode(cache[f"blocks.{layer}.hook_resid_post"]) - sparsify_reference(cache[f"blocks.{layer}.hook_resid_post"], states[layer])).abs().max())
@@ -112,6 +147,9 @@ def main() -> None:
         hook_check = str(err)
     result = {
         "resid_post_vs_hf": resid_diff,
+        "checkpoint_vs_hf": checkpoint_diff,
+        "checkpoint_vs_final": checkpoint_moved,
+        **sae_trained_on_the_floor(),
         "codes_vs_sparsify": code_diff,
         "sae_hook_names": [saes[layer].cfg.metadata.hook_name for layer in (0, 1)],
         "hook_check": hook_check,

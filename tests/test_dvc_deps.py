@@ -86,9 +86,17 @@ def test_dvc_outputs_are_the_layout_paths():
     assert outputs("model") == {str(layout.model(key)), str(layout.model_metrics(key))}
     assert outputs("saes") == {str(layout.saes(key))}
     assert outputs("extract") == {str(layout.activations(key)), str(layout.extract_scratch(key)), str(layout.quality_metrics(key))}
-    assert outputs("pair") == {str(layout.pair(key))}
+    assert outputs("pair") == {str(layout.pair(key)), str(layout.pair_metrics(key))}
     for stage in ("main_one_to_one", "appendix_buckets"):
         assert {str(Path(out).parent) for out in outputs(stage)} == {str(layout.scored(key, stage))}
+    assert {str(Path(out).parent) for out in outputs("calibration")} == {str(layout.calibration())}
+
+
+def test_the_calibration_stage_lists_every_replicate_it_reads(params):
+    from universality.stages.calibration import STAGE, replicate_inputs
+
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][STAGE]["deps"]
+    assert replicate_inputs(params) and set(replicate_inputs(params)) <= set(deps)
 
 
 def test_every_kind_implements_every_source_stage():

@@ -143,8 +143,8 @@ def write_project(root: Path, n_windows: int) -> None:
     """A project on disk: params, a token set, one tiny model as source toy_a, PCA SAEs."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     source = params["sources"][SOURCE]
-    source["model"] |= {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
-    source["sae"] |= {"d_sae": 2 * RANK, "k": RANK}
+    params["models"][source["model"]] |= {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
+    source["sae"] = source["sae"] | {"d_sae": 2 * RANK, "k": RANK}
     # the PCA SAEs of a random model leave FVU ~0.4; this test is about resuming, not the bound
     params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16, "hook_check_max_fvu": 0.9}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -154,7 +154,7 @@ def write_project(root: Path, n_windows: int) -> None:
     save_token_set(root / layout.tokens(source["tokens"]), token_set, pd.DataFrame({"text": ["doc"]}), [f"t{i}" for i in range(VOCAB)], {0}, {})
     model = tiny_model()
     saes = fitted_saes(model, windows[:64], mask[:64])
-    save_toy_model(model, root / layout.model(SOURCE))
+    save_toy_model(model, root / layout.model(source["model"]))
     for layer, sae in saes.items():
         save_sae(sae, root / layout.sae(SOURCE, layer))
 

@@ -122,7 +122,7 @@ def test_held_out_filter_reads_top_tokens_and_contexts_at_the_tokens_the_pairing
     b = a * rng.uniform(0.8, 1.2, a.shape)
     cache_a, cache_b = (ActivationCache(sp.csr_matrix(x.astype(np.float32)), rng.standard_normal((4, 6)), {}) for x in (a, b))
     filters = Filters(0.1, NonConcept(True, 5, ["special", "punctuation"], 0.5, 1), HeldOut(True, 0.5, 0.1, 0))
-    tables = pair_layers(cache_a, cache_b, text, PairingSettings("sparse", 16, 8, 1, 64, "cpu"), filters, Hubs(4, 3, 2))
+    tables = pair_layers(cache_a, cache_b, (text, text), PairingSettings("sparse", 16, 8, 1, 64, "cpu"), filters, Hubs(4, 3, 2))
     cat = next(h for h in tables.hubs if h["a_feature"] == 0)
     assert cat["contexts"] and all("[[ cat]]" in context for context in cat["contexts"])
     pair = tables.pairs.set_index("b_feature").loc[0]

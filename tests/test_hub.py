@@ -20,6 +20,16 @@ def test_hub_model_loads_unprocessed_so_resid_post_matches_the_original_model(of
     assert offline_check["resid_post_vs_hf"] < 1e-5
 
 
+def test_a_checkpoint_loads_that_revision_the_floor_of_pythia(offline_check):
+    """checkpoint 0 loads revision step0 (Pythia's random initialisation), not the final weights."""
+    assert offline_check["checkpoint_vs_hf"] < 1e-5 and offline_check["checkpoint_vs_final"] > 0.1
+
+
+def test_the_pythia_floor_loads_step_0_and_trains_its_saes_here(offline_check):
+    assert offline_check["floor_weights"] == "EleutherAI/pythia-70m-deduped@0"
+    assert offline_check["floor_sae_shape"] == [64, 32]
+
+
 def test_sparsify_saes_encode_exactly_as_sparsify_does(offline_check):
     assert offline_check["codes_vs_sparsify"] < 1e-5
     assert offline_check["sae_hook_names"] == ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]

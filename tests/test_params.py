@@ -28,15 +28,19 @@ def test_repository_params_are_valid(params):
 
 def test_pretrained_comparisons_validate_and_name_models_saes_and_layers(params_dict):
     extra = yaml.safe_load((REPO / "experiments/pretrained.yaml").read_text())
-    for section in ("token_sets", "sources", "comparisons"):
+    for section in ("token_sets", "models", "sources", "comparisons"):
         params_dict[section] |= extra[section]
     params = parse_params(params_dict)
     for name in ("pythia", "gemma"):
         assert len(params.layer_pairs(name)) >= 25
         for side in ("a", "b"):
-            source = params.sources[getattr(params.comparisons[name], side)]
-            assert source.model.model_name and source.sae.release and source.sae.loader in ("saelens", "sparsify")
+            source = getattr(params.comparisons[name], side)
+            assert params.model_of(source).model_name and params.sources[source].sae.release
+            assert params.sources[source].sae.loader in ("saelens", "sparsify")
     assert params.sources["pythia_70m"].sae.sae_id.format(layer=3) == "layers.3"
+    assert params.model_of("pythia_160m_step0").checkpoint == 0 and params.sources["pythia_160m_step0"].kind == "trained"
+    assert params.layer_pairs("pythia_skyline") == [(layer, layer) for layer in range(6)]
+    assert params.sources["gemma_2_2b_65k"].model == params.sources[params.comparisons["gemma"].b].model  # skyline on side B
     assert params.hook_name(3) == "blocks.3.hook_resid_post"
 
 
@@ -53,8 +57,8 @@ def test_wrong_type_names_key_and_expected_type(params_dict):
 
 
 def test_int_is_accepted_where_float_is_expected(params_dict):
-    params_dict["sources"]["planted_b_unrelated"]["model"]["geometry_noise"] = 1
-    assert parse_params(params_dict).sources["planted_b_unrelated"].model.geometry_noise == 1.0
+    params_dict["models"]["planted_b_unrelated"]["geometry_noise"] = 1
+    assert parse_params(params_dict).models["planted_b_unrelated"].geometry_noise == 1.0
 
 
 def test_unknown_kind_lists_allowed_kinds(params_dict):
@@ -64,8 +68,8 @@ def test_unknown_kind_lists_allowed_kinds(params_dict):
 
 
 def test_a_kind_reads_its_own_schema(params_dict):
-    params_dict["sources"]["toy_a"]["model"]["side"] = "a"
-    with pytest.raises(ParamsError, match=r"unknown key 'sources.toy_a.model.side'"):
+    params_dict["models"]["toy_a"] = params_dict["models"]["toy_a"] | {"side": "a"}
+    with pytest.raises(ParamsError, match=r"unknown key 'models.toy_a.side'"):
         parse_params(params_dict)
 
 
@@ -78,8 +82,11 @@ def test_missing_key_is_named(params_dict):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("sources", "planted_a", "model", "geometry_noise"), 1.5, "sources.planted_a.model.geometry_noise must lie in"),
+        (("models", "planted_a", "geometry_noise"), 1.5, "models.planted_a.geometry_noise must lie in"),
+        (("models", "toy_b", "n_heads"), 5, r"models.toy_b.d_model \(96\) must be a multiple of n_heads \(5\)"),
         (("sources", "toy_b", "sae", "k"), 0, r"sources.toy_b.sae.k must be in 1..d_sae \(768\)"),
+        (("sources", "toy_a_r2", "sae", "training"), {"training_tokens": 1000, "batch_size": 8192, "lr": 0.001, "store_batch_windows": 8,
+                                                       "buffer_batches": 64, "dead_window": 10}, r"sources.toy_a_r2.sae.training: SAELens' buffer"),
         (("subsets", "ranges"), [[10, 2]], r"subsets.ranges\[0\]"),
         (("similarity", "svcca_variance"), 0.0, "svcca_variance"),
         (("nulls", "permutations"), 0, "permutations must be at least 1"),
@@ -97,8 +104,13 @@ def test_out_of_range_values_are_refused(params_dict, path, value, message):
     ("path", "value", "message"),
     [
         (("comparisons", "main", "b"), "toy_c", r"comparisons.main.b = 'toy_c' names no entry of sources"),
-        (("sources", "toy_a", "tokens"), "books", r"sources.toy_a.tokens = 'books' names no entry of token_sets"),
-        (("sources", "toy_a", "tokens"), "planted", r"sources.toy_a is a trained source but token set 'planted' is planted"),
+        (("models", "toy_a", "tokens"), "books", r"models.toy_a.tokens = 'books' names no entry of token_sets"),
+        (("models", "toy_a", "tokens"), "planted", r"models.toy_a is a trained model but token set 'planted' is planted"),
+        (("sources", "toy_a", "model"), "toy_c", r"sources.toy_a.model = 'toy_c' names no entry of models"),
+        (("sources", "toy_a", "model"), "planted_a", r"sources.toy_a is a trained source but model 'planted_a' is planted"),
+        (("sources", "toy_b_untrained", "tokens"), "planted", r"sources.toy_b_untrained.tokens = 'planted' but its model 'toy_b_untrained' reads 'wordnet'"),
+        (("paper", "replicates"), ["main_r2", "main_r9"], r"paper.replicate_2 = 'main_r9' names no entry of comparisons"),
+        (("paper", "skyline"), "floor", r"paper.skyline = 'floor' must pair one model of 'main' \(toy_a or toy_b\) with itself"),
         (("comparisons", "main", "tokens"), "planted", r"comparisons.main is over token set 'planted' but source 'toy_a' reads 'wordnet'"),
         (("paper", "main"), "mian", r"paper.main = 'mian' names no entry of comparisons"),
     ],
@@ -109,9 +121,23 @@ def test_names_that_refer_to_nothing_are_refused(params_dict, path, value, messa
 
 
 def test_a_name_may_not_be_both_a_source_and_a_comparison(params_dict):
-    params_dict["comparisons"]["toy_a"] = {"a": "toy_a", "b": "toy_b", "tokens": "wordnet"}
-    with pytest.raises(ParamsError, match=r"\['toy_a'\] name both a source and a comparison"):
+    params_dict["comparisons"]["toy_a"] = params_dict["comparisons"]["main"]
+    with pytest.raises(ParamsError, match=r"\['toy_a'\] name two of: a source, a comparison, a reserved folder"):
         parse_params(params_dict)
+
+
+def test_a_comparison_may_not_take_a_reserved_results_folder(params_dict):
+    params_dict["comparisons"]["calibration"] = params_dict["comparisons"]["main"]
+    with pytest.raises(ParamsError, match=r"\['calibration'\] name two of"):
+        parse_params(params_dict)
+
+
+def test_an_untrained_model_reads_as_no_training_and_same_layers_pair_layer_with_layer(params):
+    assert params.models["toy_b_untrained"].training is None
+    assert params.models["toy_b_untrained"].seed == params.models["toy_b"].seed
+    assert params.layer_pairs("skyline") == [(0, 0), (1, 1)]
+    assert params.sources["toy_a_sae_seed"].model == params.sources["toy_a"].model
+    assert params.sources["toy_a_sae_seed"].sae.seed != params.sources["toy_a"].sae.seed
 
 
 def test_missing_file_says_where_to_run(tmp_path):

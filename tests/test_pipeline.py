@@ -14,21 +14,26 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 LM_TRAINING = {"epochs": 1, "max_steps": 30, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "weight_decay": 0.01}
-LM_SAE_TRAINING = {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32}
+LM_SAE_TRAINING = {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32, "dead_window": 20}
 PLANTED_SAE_TRAINING = {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003}
 TINY = {  # every comparison of the default paper, at a size that builds in minutes
     "token_sets": {
         "wordnet": {"vocab_size": 512, "context_length": 32, "analysis_windows": 96},
         "planted": {"n_tokens": 3000, "n_shared": 24, "n_private": 8, "d_world": 16},
     },
+    "models": {
+        **{name: {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "training": LM_TRAINING} for name in ("toy_a", "toy_a_r2", "toy_a_r3")},
+        **{name: {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "training": LM_TRAINING} for name in ("toy_b", "toy_b_r2", "toy_b_r3")},
+        "toy_b_untrained": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96},
+        "planted_a": {"d_model": 16},
+        "planted_b_related": {"d_model": 24},
+        "planted_b_unrelated": {"d_model": 24},
+    },
     "sources": {
-        "toy_a": {"model": {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "training": LM_TRAINING},
-                  "sae": {"d_sae": 64, "k": 4, "training": LM_SAE_TRAINING}},
-        "toy_b": {"model": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "training": LM_TRAINING},
-                  "sae": {"d_sae": 96, "k": 4, "training": LM_SAE_TRAINING}},
-        "planted_a": {"model": {"d_model": 16}, "sae": {"d_sae": 48, "k": 4, "training": PLANTED_SAE_TRAINING}},
-        "planted_b_related": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
-        "planted_b_unrelated": {"model": {"d_model": 24}, "sae": {"d_sae": 64, "k": 4, "training": PLANTED_SAE_TRAINING}},
+        **{name: {"sae": {"d_sae": 64, "k": 4, "training": LM_SAE_TRAINING}} for name in ("toy_a", "toy_a_sae_seed", "toy_a_r2", "toy_a_r3")},
+        **{name: {"sae": {"d_sae": 96, "k": 4, "training": LM_SAE_TRAINING}} for name in ("toy_b", "toy_b_untrained", "toy_b_r2", "toy_b_r3")},
+        **{name: {"sae": {"d_sae": 48 + 16 * (name != "planted_a"), "k": 4, "training": PLANTED_SAE_TRAINING}}
+           for name in ("planted_a", "planted_b_related", "planted_b_unrelated")},
     },
     "extract": {"chunk_windows": 32, "hook_check_windows": 32, "hook_check_max_fvu": 1.0},  # SAEs trained for seconds: FVU up to ~0.75
     "filters": {
@@ -170,11 +175,12 @@ def test_editing_report_code_invalidates_only_rendering(project):
 def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
     with edited_params(project, {"sources": {"toy_b": {"sae": {"k": 3}}}}):
         # dvc status names the stages whose own inputs changed; their outputs then invalidate the rest
-        assert changed_stages(project) == {"saes@toy_b", "pair@main"}
+        assert changed_stages(project) == {"saes@toy_b", "pair@main", "pair@shuffled"}
 
 
 @pytest.mark.slow
 def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
-    extra = {"comparisons": {"planted_b_pair": {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted"}}}
+    pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None}
+    extra = {"comparisons": {"planted_b_pair": pair}}
     with edited_params(project, extra):
         assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}

@@ -20,7 +20,7 @@ N_TOKENS = 10000  # the default planted world and SAEs, on fewer tokens
 
 
 def run_planted(params_dict, geometry_noise):
-    params_dict["sources"]["planted_b_related"]["model"]["geometry_noise"] = geometry_noise
+    params_dict["models"]["planted_b_related"]["geometry_noise"] = geometry_noise
     params = parse_params(params_dict)
     world = params.token_sets["planted"]
     probabilities = firing_probabilities(world, world.seed)
@@ -29,7 +29,7 @@ def run_planted(params_dict, geometry_noise):
     codes, decoders, labels = {}, {}, {}
     for side, name in (("a", "planted_a"), ("b", "planted_b_related")):
         source = params.sources[name]
-        dictionary = planted_dictionary(world, source.model, shared)
+        dictionary = planted_dictionary(world, params.model_of(name), shared)
         sae = train_planted_sae(dictionary, source.sae, world, probabilities)
         codes[side], _ = encode(sae, dictionary.activations(latents), 4096, desc=name)
         decoders[side] = sae.W_dec.detach().numpy()

@@ -3,7 +3,7 @@ import pytest
 
 from universality.sources.trained.wordnet import CorpusError, LEXNAMES, parse_synset_line, read_wordnet
 from universality.sources.trained.bpe import BOS, PAD, train_bpe
-from universality.sources.windows import TokenSet, pack_documents, split_windows
+from universality.sources.windows import TokenSet, pack_documents, pack_split, split_windows
 
 NOUN_LINE = (
     "00217593 04 n 01 kill 1 002 @ 00217014 n 0000 + 00355365 v 0101 | the destruction of an enemy plane; "
@@ -55,6 +55,15 @@ def test_packing_keeps_documents_whole_and_marks_bos_and_padding():
         [0, 40, 40, 40, 40, 40],  # longer than a window: truncated
     ]
     assert owners.tolist() == [[-1, 0, 0, 0, 1, 1], [-1, 2, 2, 2, 2, -1], [-1, 3, 3, 3, 3, 3]]
+
+
+def test_a_split_token_set_packs_analysed_and_training_documents_apart():
+    token_set = pack_split([[10, 11], [20]], [[30, 31, 32], [40]], context_length=5, bos_id=0, pad_id=1)
+    assert token_set.windows.tolist() == [[0, 10, 11, 20, 1], [0, 30, 31, 32, 40]]
+    assert token_set.analysis.tolist() == [True, False]
+    assert token_set.documents.tolist() == [[-1, 0, 0, 1, -1], [-1, 2, 2, 2, 3]]  # training documents keep their own index
+    assert token_set.training_windows().tolist() == [[0, 30, 31, 32, 40]]
+    assert pack_split([[10]], [], context_length=5, bos_id=0, pad_id=1).analysis.tolist() == [True]
 
 
 def test_token_hash_covers_the_analysis_windows_only():

@@ -16,12 +16,13 @@ from universality.params import ParamsError, load_params
 # stage -> (what NAME is: the params.yaml section it names, or None for a single stage; help)
 STAGES = {
     "tokens": ("token_sets", "build one token set into data/tokens/NAME/"),
-    "model": ("sources", "build one source's model into data/NAME/model/"),
+    "model": ("models", "build one model into data/models/NAME/"),
     "saes": ("sources", "build one SAE per layer of a source into data/NAME/saes/"),
     "extract": ("sources", "encode a source's activations with its SAEs (the GPU stage)"),
     "pair": ("comparisons", "pair, filter and size the 1-1 rules of a comparison"),
     "main_one_to_one": ("comparisons", "score a comparison's 1-1 pairs with their nulls (main body)"),
     "appendix_buckets": ("comparisons", "score a comparison's multiplicity buckets (appendix)"),
+    "calibration": (None, "the main comparison against its skyline, floor, other seeds and shuffled windows"),
     "render": (None, "tables, number macros and figures of the comparisons `paper` names"),
     "paper": (None, "build paper/main.pdf with latexmk"),
 }

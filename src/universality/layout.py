@@ -1,13 +1,16 @@
-"""Where every stage instance writes: one directory per token set, source and comparison.
+"""Where every stage instance writes: one directory per token set, model, source and comparison.
 
     data/tokens/<token set>/           tokens: the token set and its hash
-    data/<source>/model/               model: the model (weights, planted dictionary, or hub name)
+    data/models/<model>/               model: the model (weights, planted dictionary, or hub name)
+    results/models/<model>.json        model: its language-model loss (empty for planted and hub models)
     data/<source>/saes/                saes: one SAE per layer
     data/<source>/activations/         extract: one activation cache per layer
     data/<source>/extract_scratch/     extract: checkpoints of an interrupted run
-    results/<source>/                  model.json (language-model loss), quality.json (SAE quality)
+    results/<source>/quality.json      extract: the SAEs' quality
     results/<comparison>/pair/         pairing, filters, 1-1 rules, hubs, the sources' setup
+    results/<comparison>/pair_metrics.json   pair: 1-1 size, largest multiplicity, dead shares per layer pair
     results/<comparison>/main_one_to_one/, results/<comparison>/appendix_buckets/   scores
+    results/calibration/               calibration: skyline, floor, seeds, shuffled windows
     paper/generated/, figures/         render: tables, number macros, figures
 
 These paths are the ones dvc.yaml declares; a test checks that the two agree.
@@ -19,17 +22,22 @@ from pathlib import Path
 
 GENERATED = Path("paper/generated")
 FIGURES = Path("figures")
+DVC_FILE = Path("dvc.yaml")
 PAPER_SOURCE = Path("paper/main.tex")
 PAPER_PDF = Path("paper/main.pdf")
 LATEX_BUILD = Path("build")
+MODELS_DIRECTORY = "models"
+CALIBRATION_DIRECTORY = "calibration"
+RESERVED_RESULTS = (MODELS_DIRECTORY, CALIBRATION_DIRECTORY)  # results/ folders that are not a source's or a comparison's
 
 
 def tokens(token_set: str) -> Path:
     return Path("data/tokens") / token_set
 
 
-def model(source: str) -> Path:
-    return Path("data") / source / "model"
+def model(name: str) -> Path:
+    """The directory of model `name` (an entry of params.yaml's `models`)."""
+    return Path("data") / MODELS_DIRECTORY / name
 
 
 def saes(source: str) -> Path:
@@ -52,8 +60,8 @@ def extract_scratch(source: str) -> Path:
     return Path("data") / source / "extract_scratch"
 
 
-def model_metrics(source: str) -> Path:
-    return Path("results") / source / "model.json"
+def model_metrics(name: str) -> Path:
+    return Path("results") / MODELS_DIRECTORY / f"{name}.json"
 
 
 def quality_metrics(source: str) -> Path:
@@ -64,9 +72,19 @@ def pair(comparison: str) -> Path:
     return Path("results") / comparison / "pair"
 
 
+def pair_metrics(comparison: str) -> Path:
+    """The pair stage's headline numbers, one record per layer pair (a DVC metrics file)."""
+    return Path("results") / comparison / "pair_metrics.json"
+
+
 def scored(comparison: str, stage: str) -> Path:
     """Output directory of a scoring stage (`main_one_to_one` or `appendix_buckets`)."""
     return Path("results") / comparison / stage
+
+
+def calibration() -> Path:
+    """The calibration stage's results: skyline, floor, gap fractions, seed spread, shuffled windows."""
+    return Path("results") / CALIBRATION_DIRECTORY
 
 
 def layer_pair_key(layer_a: int, layer_b: int) -> str:

@@ -1,15 +1,15 @@
 """One layer pair of a comparison, paired: the exact pairing, its filters, 1-1 rules and hubs.
 
-`pair_layers` takes the two activation caches and the token set's text (None for planted
-tokens, which have none) and returns every table the pair stage writes, with the summary
-that the report reads. With the held-out filter on, pairing, top tokens and hub contexts all
+`pair_layers` takes the two activation caches and the text of each side's tokens (None for
+planted tokens, which have none; the same text on both sides unless B's windows are
+shuffled) and returns every table the pair stage writes, with the summary that the report reads. With the held-out filter on, pairing, top tokens and hub contexts all
 read the same tokens (those not held out), each mapped to its own text.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -55,17 +55,12 @@ def _run_pairing(settings: PairingSettings, codes_a: sp.csr_matrix, codes_b: sp.
     return pair_dense(codes_a, codes_b, token_chunk=settings.token_chunk, device=device, **shared)
 
 
-def _pairing_text(text: TokenText | None, rows: np.ndarray) -> TokenText | None:
-    """The text of the counted tokens at `rows` (those the pairing reads), in their order."""
-    return None if text is None else replace(text, token_ids=text.token_ids[rows], positions=text.positions[rows])
-
-
-def _filter_settings(settings: Filters, text: TokenText | None, codes_a, codes_b) -> FilterSettings:
+def _filter_settings(settings: Filters, texts: tuple[TokenText | None, TokenText | None], codes_a, codes_b) -> FilterSettings:
     tokens = None
-    if settings.non_concept.enabled and text is not None:
+    if settings.non_concept.enabled and texts[0] is not None:
         nc = settings.non_concept
-        excluded = token_classes(text.vocabulary)[nc.token_classes].any(axis=1).to_numpy()
-        tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes in (codes_a, codes_b))
+        excluded = token_classes(texts[0].vocabulary)[nc.token_classes].any(axis=1).to_numpy()
+        tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes, text in zip((codes_a, codes_b), texts))
     elif settings.non_concept.enabled:
         log.info("non-concept filter skipped: this token set has no text")
     held_min = settings.held_out.min_correlation if settings.held_out.enabled else None
@@ -86,14 +81,19 @@ def _hub_records(settings: Hubs, pairs: pd.DataFrame, codes_a: sp.csr_matrix, te
 
 
 def pair_layers(
-    cache_a: ActivationCache, cache_b: ActivationCache, text: TokenText | None, pairing: PairingSettings, filters: Filters, hub_settings: Hubs
+    cache_a: ActivationCache,
+    cache_b: ActivationCache,
+    texts: tuple[TokenText | None, TokenText | None],
+    pairing: PairingSettings,
+    filters: Filters,
+    hub_settings: Hubs,
 ) -> LayerPairTables:
     """Pair B's features with A's, filter the pairs, size every 1-1 rule and list the hubs."""
-    held = _held_out_tokens(filters, text, cache_a.codes.shape[0])
+    held = _held_out_tokens(filters, texts[0], cache_a.codes.shape[0])
     codes_a, codes_b = cache_a.codes[~held], cache_b.codes[~held]
-    text = _pairing_text(text, np.flatnonzero(~held))
+    texts = tuple(None if text is None else text.rows(np.flatnonzero(~held)) for text in texts)
     result = _run_pairing(pairing, codes_a, codes_b, filters.min_correlation or 0.0)
-    settings = _filter_settings(filters, text, codes_a, codes_b)
+    settings = _filter_settings(filters, texts, codes_a, codes_b)
     pairs, edges = result.pairs, result.edges
     if settings.held_out_min_correlation is not None:
         held_a, held_b = cache_a.codes[held], cache_b.codes[held]
@@ -135,4 +135,4 @@ def pair_layers(
         "one_to_one": rules,
         "collapse_all_kept": collapse_stats(kept, live_a, live_b),
     }
-    return LayerPairTables(pairs, reverse, edges, summary, _hub_records(hub_settings, pairs, codes_a, text))
+    return LayerPairTables(pairs, reverse, edges, summary, _hub_records(hub_settings, pairs, codes_a, texts[0]))

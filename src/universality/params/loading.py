@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from universality.layout import RESERVED_RESULTS
 from universality.params.schema import Params
 
 
@@ -96,12 +97,23 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 
 def _check_names(params: Params) -> None:
-    for name, source in params.sources.items():
-        token_set = params.token_sets.get(source.tokens)
+    for name, model in params.models.items():
+        token_set = params.token_sets.get(model.tokens)
         if token_set is None:
-            raise ParamsError(f"params.yaml: sources.{name}.tokens = {source.tokens!r} names no entry of token_sets ({', '.join(params.token_sets)})")
-        if token_set.kind != source.kind:
-            raise ParamsError(f"params.yaml: sources.{name} is a {source.kind} source but token set {source.tokens!r} is {token_set.kind}; use a {source.kind} token set")
+            raise ParamsError(f"params.yaml: models.{name}.tokens = {model.tokens!r} names no entry of token_sets ({', '.join(params.token_sets)})")
+        if token_set.kind != model.kind:
+            raise ParamsError(f"params.yaml: models.{name} is a {model.kind} model but token set {model.tokens!r} is {token_set.kind}; use a {model.kind} token set")
+    for name, source in params.sources.items():
+        model = params.models.get(source.model)
+        if model is None:
+            raise ParamsError(f"params.yaml: sources.{name}.model = {source.model!r} names no entry of models ({', '.join(params.models)})")
+        if model.kind != source.kind and (source.kind, model.kind) != ("trained", "pretrained"):
+            raise ParamsError(
+                f"params.yaml: sources.{name} is a {source.kind} source but model {source.model!r} is {model.kind}; "
+                f"use a {source.kind} model (SAEs trained here may also sit on a pretrained one)"
+            )
+        if source.tokens != model.tokens:
+            raise ParamsError(f"params.yaml: sources.{name}.tokens = {source.tokens!r} but its model {source.model!r} reads {model.tokens!r}; set them equal")
     for name, comparison in params.comparisons.items():
         for side in ("a", "b"):
             source = getattr(comparison, side)
@@ -112,12 +124,20 @@ def _check_names(params: Params) -> None:
                     f"params.yaml: comparisons.{name} is over token set {comparison.tokens!r} but source {source!r} reads "
                     f"{params.sources[source].tokens!r}; both sources of a comparison must read its token set"
                 )
-    for role, name in dataclasses.asdict(params.paper).items():
+    for role, name in params.paper.named().items():
         if name not in params.comparisons:
             raise ParamsError(f"params.yaml: paper.{role} = {name!r} names no entry of comparisons ({', '.join(params.comparisons)})")
-    clashes = sorted(set(params.sources) & set(params.comparisons))
+    if params.skyline_side() is None:
+        main = params.comparisons[params.paper.main]
+        models = " or ".join(params.sources[side].model for side in (main.a, main.b))
+        raise ParamsError(f"params.yaml: paper.skyline = {params.paper.skyline!r} must pair one model of {params.paper.main!r} ({models}) with itself")
+    reserved = set(RESERVED_RESULTS)
+    clashes = sorted((set(params.sources) & set(params.comparisons)) | (reserved & (set(params.sources) | set(params.comparisons))))
     if clashes:
-        raise ParamsError(f"params.yaml: {clashes} name both a source and a comparison; results/<name>/ must be unambiguous")
+        raise ParamsError(
+            f"params.yaml: {clashes} name two of: a source, a comparison, a reserved folder ({', '.join(RESERVED_RESULTS)}); "
+            "results/<name>/ must be unambiguous: rename one"
+        )
 
 
 def _check_values(params: Params) -> None:
@@ -126,15 +146,21 @@ def _check_values(params: Params) -> None:
             raise ParamsError(f"params.yaml: need 0 < token_sets.{name}.firing_min_prob < firing_max_prob <= 1")
         if tokens.kind in ("trained", "pretrained") and tokens.context_length < 2:
             raise ParamsError(f"params.yaml: token_sets.{name}.context_length must be at least 2 (BOS and one token)")
+    for name, model in params.models.items():
+        if model.kind == "trained" and model.d_model % model.n_heads:
+            raise ParamsError(f"params.yaml: models.{name}.d_model ({model.d_model}) must be a multiple of n_heads ({model.n_heads})")
+        if model.kind == "planted" and not 0.0 <= model.geometry_noise <= 1.0:
+            raise ParamsError(f"params.yaml: models.{name}.geometry_noise must lie in [0, 1], got {model.geometry_noise}")
     for name, source in params.sources.items():
-        if source.kind == "pretrained":
-            continue
-        if not 0 < source.sae.k <= source.sae.d_sae:
+        if source.kind != "pretrained" and not 0 < source.sae.k <= source.sae.d_sae:
             raise ParamsError(f"params.yaml: sources.{name}.sae.k must be in 1..d_sae ({source.sae.d_sae})")
-        if source.kind == "trained" and source.model.d_model % source.model.n_heads:
-            raise ParamsError(f"params.yaml: sources.{name}.model.d_model ({source.model.d_model}) must be a multiple of n_heads ({source.model.n_heads})")
-        if source.kind == "planted" and not 0.0 <= source.model.geometry_noise <= 1.0:
-            raise ParamsError(f"params.yaml: sources.{name}.model.geometry_noise must lie in [0, 1], got {source.model.geometry_noise}")
+        if source.kind == "trained":
+            training, context = source.sae.training, params.token_sets[source.tokens].context_length
+            if training.buffer_batches * context < training.batch_size:
+                raise ParamsError(
+                    f"params.yaml: sources.{name}.sae.training: SAELens' buffer (buffer_batches {training.buffer_batches} x "
+                    f"context_length {context}) must hold at least batch_size ({training.batch_size}) tokens; raise buffer_batches"
+                )
     if "{layer}" not in params.extract.hook:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
     if not params.extract.hook_check_max_fvu > 0.0:

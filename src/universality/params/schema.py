@@ -1,11 +1,13 @@
-"""The typed schema of params.yaml: token sets, sources, comparisons and the analysis knobs.
+"""The typed schema of params.yaml: token sets, models, sources, comparisons and the analysis knobs.
 
-A *token set* is the fixed set of tokens both models of a comparison read. A *source* is one
-model and its SAEs (one per layer), built by the source kind named in `kind`: `trained`
-(a small transformer trained here on a WordNet token set), `planted` (a planted feature
-dictionary over a synthetic world) or `pretrained` (a hub model and its published SAEs). A
-*comparison* pairs the SAE features of source A with those of source B over one token set.
-Entries of a mapping whose values carry a `kind` are read as the dataclass of that kind.
+A *token set* is the fixed set of tokens both models of a comparison read. A *model* is built
+by the kind named in `kind` over one token set: `trained` (a small transformer trained here on
+a WordNet token set, or left at its seeded random initialisation), `planted` (a planted
+feature dictionary over a synthetic world) or `pretrained` (a hub model). A *source* is one
+model with an SAE per layer; several sources may share a model (the skyline: the same model
+with SAEs of another seed). A *comparison* pairs the SAE features of source A with those of
+source B over one token set. Entries of a mapping whose values carry a `kind` are read as the
+dataclass of that kind.
 """
 
 from __future__ import annotations
@@ -50,12 +52,17 @@ class PlantedTokens:
 
 @dataclass(frozen=True)
 class PretrainedTokens:
-    """The first `documents` documents of a Hugging Face dataset, cut by a hub model's tokenizer."""
+    """The first `documents` documents of a Hugging Face dataset, cut by a hub model's tokenizer.
+
+    The next `training_documents` documents (0: none) train the SAEs of models whose SAEs are
+    trained here (a floor: an untrained checkpoint has no published SAEs).
+    """
 
     kind: Literal["pretrained"]
     dataset: str
     split: str
     documents: int
+    training_documents: int
     context_length: int
     tokenizer: str
 
@@ -79,14 +86,20 @@ class LMTraining:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A small TransformerLens transformer trained here; every layer carries an SAE."""
+    """A small TransformerLens transformer; `training: null` keeps its seeded random initialisation."""
 
+    kind: Literal["trained"]
+    tokens: str
     n_layers: int
     d_model: int
     n_heads: int
     d_mlp: int
     seed: int
-    training: LMTraining
+    training: LMTraining | None
+
+    @property
+    def layers(self) -> list[int]:
+        return list(range(self.n_layers))
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class LMSAETraining:
     lr: float
     store_batch_windows: int
     buffer_batches: int
+    dead_window: int  # steps without firing after which a latent is dead and trained by SAELens' AuxK loss
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,9 @@ class TrainedSAE:
 @dataclass(frozen=True)
 class TrainedSource:
     kind: Literal["trained"]
+    model: str
     tokens: str
-    model: TrainedModel
     sae: TrainedSAE
-
-    def layers(self) -> list[int]:
-        return list(range(self.model.n_layers))
 
 
 @dataclass(frozen=True)
@@ -129,10 +140,16 @@ class PlantedModel:
     world's (0.0) and fresh random directions (1.0: unrelated to any other source).
     """
 
+    kind: Literal["planted"]
+    tokens: str
     side: Literal["a", "b"]
     d_model: int
     geometry_noise: float
     seed: int
+
+    @property
+    def layers(self) -> list[int]:
+        return [0]
 
 
 @dataclass(frozen=True)
@@ -153,18 +170,20 @@ class PlantedSAE:
 @dataclass(frozen=True)
 class PlantedSource:
     kind: Literal["planted"]
+    model: str
     tokens: str
-    model: PlantedModel
     sae: PlantedSAE
-
-    def layers(self) -> list[int]:
-        return [0]
 
 
 @dataclass(frozen=True)
 class PretrainedModel:
+    """A hub model; `checkpoint` picks a training checkpoint (Pythia: the step, 0 = untrained), null the final weights."""
+
+    kind: Literal["pretrained"]
+    tokens: str
     model_name: str
     layers: list[int]
+    checkpoint: int | None
 
 
 @dataclass(frozen=True)
@@ -179,33 +198,49 @@ class PretrainedSAE:
 @dataclass(frozen=True)
 class PretrainedSource:
     kind: Literal["pretrained"]
+    model: str
     tokens: str
-    model: PretrainedModel
     sae: PretrainedSAE
 
-    def layers(self) -> list[int]:
-        return list(self.model.layers)
 
-
+ModelSpec = TrainedModel | PlantedModel | PretrainedModel
 SourceSpec = TrainedSource | PlantedSource | PretrainedSource
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """SAE features of source `a` paired with those of source `b` over token set `tokens`."""
+    """SAE features of source `a` paired with those of source `b` over token set `tokens`.
+
+    `layers`: `all` pairs every layer of A with every layer of B, `same` layer L with layer L
+    only (the skyline: one model, two SAE seeds). `shuffle_seed` (an integer) pairs A's tokens
+    with B's tokens of other windows, shuffled with that seed: token alignment is broken, so
+    what passes the filters passes by chance.
+    """
 
     a: str
     b: str
     tokens: str
+    layers: Literal["all", "same"]
+    shuffle_seed: int | None
 
 
 @dataclass(frozen=True)
 class Paper:
-    """The comparisons the manuscript quotes: the main one and the planted validation pair."""
+    """The comparisons the manuscript quotes: the main one, its replicates with other seeds, its
+    calibration (skyline, floor, shuffled windows) and the planted validation pair."""
 
     main: str
+    replicates: list[str]
+    skyline: str
+    floor: str
+    shuffled: str
     planted_related: str
     planted_unrelated: str
+
+    def named(self) -> dict[str, str]:
+        """Every comparison the paper quotes, keyed by its role (replicates as `replicate_1`, ...)."""
+        roles = {role: getattr(self, role) for role in ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")}
+        return roles | {f"replicate_{i}": name for i, name in enumerate(self.replicates, start=1)}
 
 
 # --- analysis -------------------------------------------------------------------------------
@@ -302,6 +337,7 @@ class Nulls:
 @dataclass(frozen=True)
 class Params:
     token_sets: dict[str, TokenSetSpec]
+    models: dict[str, ModelSpec]
     sources: dict[str, SourceSpec]
     comparisons: dict[str, Comparison]
     paper: Paper
@@ -316,7 +352,21 @@ class Params:
     def hook_name(self, layer: int) -> str:
         return self.extract.hook.format(layer=layer)
 
+    def model_of(self, source: str) -> ModelSpec:
+        return self.models[self.sources[source].model]
+
+    def layers(self, source: str) -> list[int]:
+        """The layers of source `source` (its model's), one SAE each."""
+        return list(self.model_of(source).layers)
+
+    def skyline_side(self) -> str | None:
+        """Which model of the main comparison ("a" or "b") the skyline pairs with itself; None: neither."""
+        main, skyline = (self.comparisons[name] for name in (self.paper.main, self.paper.skyline))
+        model = self.sources[skyline.a].model
+        sides = [side for side in ("a", "b") if self.sources[getattr(main, side)].model == model == self.sources[skyline.b].model]
+        return sides[0] if sides else None
+
     def layer_pairs(self, comparison: str) -> list[tuple[int, int]]:
         """Every (layer of A, layer of B) of a comparison: the grid its stages score."""
         spec = self.comparisons[comparison]
-        return [(la, lb) for la in self.sources[spec.a].layers() for lb in self.sources[spec.b].layers()]
+        return [(la, lb) for la in self.layers(spec.a) for lb in self.layers(spec.b) if spec.layers == "all" or la == lb]

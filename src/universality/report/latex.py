@@ -32,3 +32,12 @@ def latex_text(text: str) -> str:
     """Plain text safe for pdfLaTeX: specials escaped, non-ASCII shown as '?', whitespace collapsed."""
     text = " ".join(text.split())
     return "".join(_LATEX_SPECIAL.get(ch, ch if ch.isascii() else "?") for ch in text)
+
+
+def table_row(cells: list[str]) -> str:
+    return " & ".join(cells) + " \\\\\n"
+
+
+def layers_cell(record: dict) -> str:
+    """A layer pair as "L_A / L_B"."""
+    return f"{record['layer_a']} / {record['layer_b']}"

@@ -133,20 +133,20 @@ def _setup_macros(setup: dict[str, Any]) -> dict[str, str]:
 
 def _trained_macros(setup: dict[str, Any]) -> dict[str, str]:
     """Corpus, model shapes, training and held-out losses of two sources trained here."""
-    tokens, spec_a = setup["token_set"], setup["a"]["spec"]
+    tokens, spec_a, model_a = setup["token_set"], setup["a"]["spec"], setup["a"]["model_spec"]
     numbers = {
         "vocab-size": str(tokens["vocab_size"]),
         "context-length": str(tokens["context_length"]),
         "analysis-windows": str(tokens["analysis_windows"]),
         "sae-training-tokens": f"{spec_a['sae']['training']['training_tokens']:,}".replace(",", "{,}"),
-        "lm-steps": str(spec_a["model"]["training"]["max_steps"]) if spec_a["model"]["training"]["max_steps"] else "one epoch",
-        "lm-batch": str(spec_a["model"]["training"]["batch_size"]),
+        "lm-steps": str(model_a["training"]["max_steps"]) if model_a["training"]["max_steps"] else "one epoch",
+        "lm-batch": str(model_a["training"]["batch_size"]),
     }
     for role in ("a", "b"):
-        spec, metrics = setup[role]["spec"], setup[role]["model"]
+        spec, model, metrics = setup[role]["spec"], setup[role]["model_spec"], setup[role]["model"]
         numbers |= {
-            f"layers-{role}": str(spec["model"]["n_layers"]),
-            f"d-model-{role}": str(spec["model"]["d_model"]),
+            f"layers-{role}": str(model["n_layers"]),
+            f"d-model-{role}": str(model["d_model"]),
             f"k-{role}": str(spec["sae"]["k"]),
             f"lm-loss-{role}": fmt(metrics["loss"], 2),
             f"parameters-{role}": f"{metrics['parameters']:,}".replace(",", "{,}"),
@@ -189,7 +189,12 @@ def number_macros(params: Params, main: dict[str, Any], planted: dict[str, list[
     return numbers
 
 
-def numbers_tex(params: Params, main: dict[str, Any], planted: dict[str, list[dict[str, Any]]]) -> str:
+def numbers_tex(params: Params, main: dict[str, Any], planted: dict[str, list[dict[str, Any]]], extra: dict[str, str]) -> str:
+    """The macro file: every number of `number_macros` and the `extra` ones (another section's), each defined once."""
     numbers = number_macros(params, main, planted)
+    clashes = sorted(set(numbers) & set(extra))
+    if clashes:
+        raise ValueError(f"number macros defined twice: {clashes}")
+    numbers |= extra
     body = "".join(f"\\uvdefine{{{key}}}{{{value}}}\n" for key, value in sorted(numbers.items()))
     return GENERATED_HEADER + body

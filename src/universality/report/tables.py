@@ -9,13 +9,9 @@ from typing import Any
 
 from universality.pairing.filters import FILTERS
 from universality.pairing.subsets import ONE_TO_ONE_RULES
-from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, latex_text
+from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, latex_text, layers_cell, table_row
 from universality.similarity.nulls import NULLS
 from universality.similarity.metrics import METRICS
-
-
-def _layers(record: dict[str, Any]) -> str:
-    return f"{record['layer_a']} / {record['layer_b']}"
 
 
 def _p_triple(scores: dict[str, Any]) -> str:
@@ -38,29 +34,25 @@ def _status_cells(record: dict[str, Any]) -> list[str]:
     return [f"\\multicolumn{{7}}{{c}}{{{record['status']}}}"]
 
 
-def _row(cells: list[str]) -> str:
-    return " & ".join(cells) + " \\\\\n"
-
-
 def one_to_one_table(records: list[dict[str, Any]]) -> str:
     lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrr}\n\\toprule\n"]
-    lines.append(_row(["Layers A / B", "$n$", _METRIC_HEADER]))
+    lines.append(table_row(["Layers A / B", "$n$", _METRIC_HEADER]))
     lines.append("\\midrule\n")
     for record in records:
-        lines.append(_row([_layers(record), str(record["n"]), *_status_cells(record)]))
+        lines.append(table_row([layers_cell(record), str(record["n"]), *_status_cells(record)]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
 
 def bucket_table(records: list[dict[str, Any]]) -> str:
     lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrrrr}\n\\toprule\n"]
-    lines.append(_row(["Layers", "Bucket", "$n$", "distinct A", _METRIC_HEADER]))
+    lines.append(table_row(["Layers", "Bucket", "$n$", "distinct A", _METRIC_HEADER]))
     previous_kind = None
     for record in records:
         if record["kind"] != previous_kind:
             lines.append("\\midrule\n")
             previous_kind = record["kind"]
-        lines.append(_row([_layers(record), record["label"], str(record["n"]), str(record["distinct_a"]), *_status_cells(record)]))
+        lines.append(table_row([layers_cell(record), record["label"], str(record["n"]), str(record["distinct_a"]), *_status_cells(record)]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
@@ -74,7 +66,7 @@ METRIC_LABELS = {
 def metric_table(records: list[dict[str, Any]]) -> str:
     """Every metric of every scored record: observed, interval, chance-corrected effect, p per null, BH q (size-matched)."""
     lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrr}\n\\toprule\n"]
-    lines.append(_row(["Layers", "metric", "observed", "interval", "chance", "effect", "$p$ row / group / size", "$q$ size", "$n$"]))
+    lines.append(table_row(["Layers", "metric", "observed", "interval", "chance", "effect", "$p$ row / group / size", "$q$ size", "$n$"]))
     for record in records:
         if record["status"] != "ok":
             continue
@@ -83,7 +75,7 @@ def metric_table(records: list[dict[str, Any]]) -> str:
             scores = record[metric]
             interval = "--" if scores["ci"] is None else f"[{fmt(scores['ci'][0], 2)}, {fmt(scores['ci'][1], 2)}]"
             size = scores["size_matched"]
-            lines.append(_row([_layers(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
+            lines.append(table_row([layers_cell(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
                                fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
@@ -94,18 +86,18 @@ def filter_table(pair_summary: dict[str, Any]) -> str:
     kept pairs, and each 1-1 rule's size."""
     rules = list(ONE_TO_ONE_RULES)
     lines = [GENERATED_HEADER, "\\begin{tabular}{l" + "r" * (3 + len(FILTERS) + len(rules)) + "}\n\\toprule\n"]
-    lines.append(_row(["", "", "", "\\multicolumn{%d}{c}{removed by}" % len(FILTERS), "", "\\multicolumn{%d}{c}{1-1 pairs}" % len(rules)]))
+    lines.append(table_row(["", "", "", "\\multicolumn{%d}{c}{removed by}" % len(FILTERS), "", "\\multicolumn{%d}{c}{1-1 pairs}" % len(rules)]))
     lines.append(f"\\cmidrule(lr){{4-{3 + len(FILTERS)}}}\\cmidrule(lr){{{5 + len(FILTERS)}-{4 + len(FILTERS) + len(rules)}}}\n")
     filter_names = ["correlation", "non-concept", "held-out"]
     rule_names = ["unique", "mutual NN", "assignment", "first (paper)"]
-    lines.append(_row(["Layers A / B", "rare A / B", "pairs", *filter_names, "kept", *rule_names]))
+    lines.append(table_row(["Layers A / B", "rare A / B", "pairs", *filter_names, "kept", *rule_names]))
     lines.append("\\midrule\n")
     for summary in pair_summary.values():
         filters = summary["filters"]
         removed = [str(filters[name]["removed"]) if filters[name]["enabled"] else "off" for name in FILTERS]
         sizes = [str(summary["one_to_one"][rule]["n"]) for rule in rules]
         rare = f"{summary['rare_a']} / {summary['rare_b']}"
-        lines.append(_row([_layers(summary), rare, str(filters["pairs"]), *removed, str(filters["kept"]), *sizes]))
+        lines.append(table_row([layers_cell(summary), rare, str(filters["pairs"]), *removed, str(filters["kept"]), *sizes]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
 
@@ -113,13 +105,13 @@ def filter_table(pair_summary: dict[str, Any]) -> str:
 def hub_table(hub_tables: dict[str, list[dict[str, Any]]], per_layer_pair: int) -> str:
     """The most-mapped A features of each layer pair with their top-activating context."""
     lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrp{3.4in}}\n\\toprule\n"]
-    lines.append(_row(["Layers A / B", "A feature", "$m$", "mean $r$", "top-activating context (token in brackets)"]))
+    lines.append(table_row(["Layers A / B", "A feature", "$m$", "mean $r$", "top-activating context (token in brackets)"]))
     for key, hubs in hub_tables.items():
         lines.append("\\midrule\n")
         layer_a, layer_b = key[1:].split("_L")
         for hub in hubs[:per_layer_pair]:
             context = hub.get("contexts", [])
             text = latex_text(context[0]).replace("[[", "\\textbf{[").replace("]]", "]}") if context else "(no text)"
-            lines.append(_row([f"{layer_a} / {layer_b}", str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["mean_r"], 2), text]))
+            lines.append(table_row([f"{layer_a} / {layer_b}", str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["mean_r"], 2), text]))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)

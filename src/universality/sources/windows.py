@@ -10,8 +10,9 @@ id and its classes, so nothing downstream needs the tokenizer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,17 @@ class TokenSet:
         return io.sha256_arrays(windows, mask.astype(np.uint8))
 
 
+def pack_split(analysed: Sequence[Sequence[int]], training: Sequence[Sequence[int]], context_length: int, bos_id: int, pad_id: int) -> TokenSet:
+    """A token set whose analysis windows hold the `analysed` documents and whose training
+    windows hold the `training` ones, packed apart so that no window mixes the two."""
+    (analysis_windows, analysis_owners), (training_windows, training_owners) = (
+        pack_documents(part, context_length, bos_id, pad_id) for part in (analysed, training)
+    )
+    owners = np.concatenate([analysis_owners, np.where(training_owners >= 0, training_owners + len(analysed), -1)])
+    analysis = np.arange(len(owners)) < len(analysis_windows)
+    return TokenSet(np.concatenate([analysis_windows, training_windows]), owners.astype(np.int32), analysis)
+
+
 def split_windows(n_windows: int, n_analysis: int, seed: int) -> np.ndarray:
     """A seeded choice of `n_analysis` held-out windows, as a boolean mask."""
     if not 0 < n_analysis <= n_windows:
@@ -134,6 +146,10 @@ class TokenText:
     positions: np.ndarray
     windows: np.ndarray
     vocabulary: pd.DataFrame
+
+    def rows(self, rows: np.ndarray) -> TokenText:
+        """The text of counted tokens `rows`, in that order."""
+        return dataclasses.replace(self, token_ids=self.token_ids[rows], positions=self.positions[rows])
 
 
 def load_token_text(directory: Path) -> TokenText | None:

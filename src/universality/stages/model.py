@@ -7,6 +7,6 @@ from universality.params.schema import Params
 
 
 def run(params: Params, name: str) -> None:
-    """Build source NAME's model (trained here, planted, or named on the hub)."""
-    metrics = sources.implementation(params.sources[name].kind, "model").build(name, params)
+    """Build model NAME (trained here, left untrained, planted, or named on the hub)."""
+    metrics = sources.implementation(params.models[name].kind, "model").build(name, params)
     io.write_json(layout.model_metrics(name), metrics)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import numpy as np
+
 from universality import io, layout
-from universality.activations.cache import load_layer_pair
+from universality.activations.cache import ActivationCache, load_layer_pair
 from universality.pairing.layer_pair import pair_layers
+from universality.pairing.shuffled import shuffled_rows
 from universality.params.schema import Params
-from universality.sources.windows import load_token_text
+from universality.sources.windows import TokenText, load_token_text
 
 log = logging.getLogger(__name__)
 
@@ -22,27 +25,53 @@ def _setup(params: Params, comparison: str) -> dict:
         sides[side] = {
             "source": source,
             "spec": dataclasses.asdict(params.sources[source]),
-            "model": io.read_json(layout.model_metrics(source)),
+            "model_spec": dataclasses.asdict(params.model_of(source)),
             "quality": io.read_json(layout.quality_metrics(source)),
         }
     return {"comparison": comparison, "token_set": dataclasses.asdict(params.token_sets[spec.tokens])} | sides
 
 
+def _shuffled(cache: ActivationCache, text: TokenText | None, rows: np.ndarray) -> tuple[ActivationCache, TokenText | None]:
+    """A cache and its text restricted to (and reordered by) token `rows`."""
+    return dataclasses.replace(cache, codes=cache.codes[rows]), None if text is None else text.rows(rows)
+
+
 def run(params: Params, name: str) -> None:
     """Max-correlation pairing of every layer pair of comparison NAME, then its filters, 1-1 rules and hubs."""
-    text = load_token_text(layout.tokens(params.comparisons[name].tokens))
+    comparison = params.comparisons[name]
+    text = load_token_text(layout.tokens(comparison.tokens))
     directory = layout.pair(name)
     summary, hub_tables = {}, {}
     for layer_a, layer_b in params.layer_pairs(name):
-        cache_a, cache_b = load_layer_pair(params.comparisons[name], layer_a, layer_b)
+        cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
         log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
-        tables = pair_layers(cache_a, cache_b, text, params.pairing, params.filters, params.hubs)
+        texts, shuffle = (text, text), {}
+        if comparison.shuffle_seed is not None:
+            n_tokens = cache_a.codes.shape[0]
+            windows = text.positions[:, 0] if text is not None else np.arange(n_tokens)
+            rows_a, rows_b = shuffled_rows(windows, comparison.shuffle_seed)
+            (cache_a, text_a), (cache_b, text_b) = _shuffled(cache_a, text, rows_a), _shuffled(cache_b, text, rows_b)
+            texts, shuffle = (text_a, text_b), {"shuffled_windows": {"seed": comparison.shuffle_seed, "tokens_dropped": n_tokens - len(rows_a)}}
+            log.info("B's windows shuffled (seed %d): %d of %d tokens kept", comparison.shuffle_seed, len(rows_a), n_tokens)
+        tables = pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs)
         key = layout.layer_pair_key(layer_a, layer_b)
         io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
         io.write_parquet(directory / f"reverse_{key}.parquet", tables.reverse)
         io.write_parquet(directory / f"edges_{key}.parquet", tables.edges)
-        summary[key] = {"layer_a": layer_a, "layer_b": layer_b} | tables.summary
+        summary[key] = {"layer_a": layer_a, "layer_b": layer_b} | tables.summary | shuffle
         hub_tables[key] = tables.hubs
     io.write_json(directory / "summary.json", summary)
     io.write_json(directory / "hubs.json", hub_tables)
     io.write_json(directory / "setup.json", _setup(params, name))
+    io.write_json(layout.pair_metrics(name), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
+
+
+def _headline(summary: dict, rule: str) -> dict:
+    """What `dvc metrics show` lists per layer pair: the 1-1 set's size, the largest multiplicity, the dead shares."""
+    return {
+        "one_to_one_n": summary["one_to_one"][rule]["n"],
+        "kept_pairs": summary["filters"]["kept"],
+        "max_multiplicity": summary["max_multiplicity"],
+        "dead_fraction_a": summary["dead_a"] / summary["n_features_a"],
+        "dead_fraction_b": summary["dead_b"] / summary["n_features_b"],
+    }

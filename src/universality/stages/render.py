@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from universality import io, layout
 from universality.params.schema import Params
-from universality.report import figures, numbers, tables
+from universality.report import calibration, figures, numbers, tables
 from universality.similarity.nulls import family_q_values
 
 HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
@@ -12,10 +12,12 @@ MAIN, BUCKETS = "main_one_to_one", "appendix_buckets"
 
 
 def _family(params: Params, results: dict, planted: dict) -> dict[str, list[dict]]:
-    """The Benjamini-Hochberg family: every scored subset the manuscript draws on, main body, appendix and planted checks."""
+    """The Benjamini-Hochberg family: every scored subset whose p the manuscript prints: main body, appendix,
+    the shuffled-window null and the planted checks."""
     family = {params.paper.main: results["records"] + results["buckets"]}
-    for role, records in planted.items():
-        family.setdefault(getattr(params.paper, role), []).extend(records)
+    shuffled = io.read_json(layout.scored(params.paper.shuffled, MAIN) / "results.json")
+    for name, records in [(params.paper.shuffled, shuffled)] + [(getattr(params.paper, role), records) for role, records in planted.items()]:
+        family.setdefault(name, []).extend(records)
     return family
 
 
@@ -29,6 +31,8 @@ def run(params: Params) -> None:
         "pair_summary": io.read_json(pair / "summary.json"),
         "setup": io.read_json(pair / "setup.json"),
     }
+    for side in ("a", "b"):
+        results["setup"][side]["model"] = io.read_json(layout.model_metrics(results["setup"][side]["spec"]["model"]))
     planted = {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")}
     family_q_values(_family(params, results, planted))
     generated = layout.GENERATED
@@ -37,7 +41,11 @@ def run(params: Params) -> None:
     io.write_text(generated / "appendix" / "filters.tex", tables.filter_table(results["pair_summary"]))
     io.write_text(generated / "appendix" / "metrics.tex", tables.metric_table(results["records"]))
     io.write_text(generated / "appendix" / "hubs.tex", tables.hub_table(io.read_json(pair / "hubs.json"), HUBS_PER_LAYER_PAIR))
-    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted))
+    calibrated = io.read_json(layout.calibration() / "results.json")
+    io.write_text(generated / "main" / "calibration.tex", calibration.calibration_table(calibrated["layer_pairs"]))
+    io.write_text(generated / "appendix" / "calibration_metrics.tex", calibration.calibration_metric_table(calibrated["layer_pairs"]))
+    io.write_text(generated / "appendix" / "shuffled.tex", calibration.shuffled_table(calibrated["shuffled"]))
+    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted, calibration.calibration_macros(calibrated)))
     null_scores = io.read_parquet(layout.scored(main, MAIN) / "null_scores.parquet")
     figures.one_to_one_nulls(results["records"], null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
     pairs = {key: io.read_parquet(pair / f"pairs_{key}.parquet") for key in results["pair_summary"]}

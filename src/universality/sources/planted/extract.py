@@ -18,10 +18,10 @@ ENCODE_BATCH = 4096
 
 
 def build(name: str, params: Params) -> dict:
-    tensors = load_world(params, name)
+    tensors = load_world(params.sources[name].tokens)
     mask = tensors["mask"].astype(bool)
     token_hash = io.sha256_arrays(tensors["latent_indptr"], tensors["latent_indices"], tensors["latent_values"], tensors["mask"])
-    dictionary = load_dictionary(name)
+    dictionary = load_dictionary(params.sources[name].model)
     activations = dictionary.activations(world_latents(tensors)[mask])
     sae = load_sae(layout.sae(name, 0))
     codes, quality = encode(sae, activations, ENCODE_BATCH, desc=f"extract {name}")

@@ -6,16 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from universality import io, layout
-from universality.params.schema import Params
 from universality.sources.planted.world import PlantedDictionary
 
 WORLD_FILE = "world.safetensors"
 DICTIONARY_FILE = "dictionary.safetensors"
 
 
-def load_world(params: Params, source: str) -> dict[str, np.ndarray]:
-    """The tensors of the planted world that source `source` reads."""
-    path = layout.tokens(params.sources[source].tokens) / WORLD_FILE
+def load_world(token_set: str) -> dict[str, np.ndarray]:
+    """The tensors of planted world (token set) `token_set`."""
+    path = layout.tokens(token_set) / WORLD_FILE
     tensors = io.read_tensors(path)
     if "latent_indptr" not in tensors:
         raise ValueError(f"{path} is not a planted world: rebuild it with `dvc repro`")
@@ -28,10 +27,10 @@ def world_latents(tensors: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((tensors["latent_values"], tensors["latent_indices"], tensors["latent_indptr"]), shape=shape)
 
 
-def save_dictionary(source: str, dictionary: PlantedDictionary) -> None:
-    io.write_tensors(layout.model(source) / DICTIONARY_FILE, {"feature_vectors": dictionary.feature_vectors, "world_ids": dictionary.world_ids})
+def save_dictionary(model: str, dictionary: PlantedDictionary) -> None:
+    io.write_tensors(layout.model(model) / DICTIONARY_FILE, {"feature_vectors": dictionary.feature_vectors, "world_ids": dictionary.world_ids})
 
 
-def load_dictionary(source: str) -> PlantedDictionary:
-    tensors = io.read_tensors(layout.model(source) / DICTIONARY_FILE)
+def load_dictionary(model: str) -> PlantedDictionary:
+    tensors = io.read_tensors(layout.model(model) / DICTIONARY_FILE)
     return PlantedDictionary(feature_vectors=tensors["feature_vectors"], world_ids=tensors["world_ids"])

@@ -12,9 +12,9 @@ log = logging.getLogger(__name__)
 
 
 def build(name: str, params: Params) -> dict:
-    """Write source `name`'s dictionary; a planted model has no training metrics."""
-    source = params.sources[name]
-    dictionary = planted_dictionary(params.token_sets[source.tokens], source.model, load_world(params, name)["shared_directions"])
-    log.info("planted %s: %d features in %d dimensions, geometry noise %.2f", name, *dictionary.feature_vectors.shape, source.model.geometry_noise)
+    """Write model `name`'s dictionary; a planted model has no training metrics."""
+    spec = params.models[name]
+    dictionary = planted_dictionary(params.token_sets[spec.tokens], spec, load_world(spec.tokens)["shared_directions"])
+    log.info("planted %s: %d features in %d dimensions, geometry noise %.2f", name, *dictionary.feature_vectors.shape, spec.geometry_noise)
     save_dictionary(name, dictionary)
     return {}

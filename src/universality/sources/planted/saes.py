@@ -16,6 +16,6 @@ log = logging.getLogger(__name__)
 def build(name: str, params: Params) -> None:
     source = params.sources[name]
     log.info("training SAE %s: d_sae %d, k %d", name, source.sae.d_sae, source.sae.k)
-    probabilities = load_world(params, name)["firing_probabilities"]
-    sae = train_planted_sae(load_dictionary(name), source.sae, params.token_sets[source.tokens], probabilities)
+    probabilities = load_world(source.tokens)["firing_probabilities"]
+    sae = train_planted_sae(load_dictionary(source.model), source.sae, params.token_sets[source.tokens], probabilities)
     save_sae(sae, layout.sae(name, 0))

@@ -12,8 +12,8 @@ from universality.sources.pretrained.names import read_model_name, read_sae_entr
 def build(name: str, params: Params) -> dict:
     """Activation caches of every layer of source `name` (needs the hub or its local cache)."""
     device = resolve_device(params.extract.device, "extract.device")
-    model_name, entries = read_model_name(name), read_sae_entries(name)
-    model = load_hub_model(model_name, device=device)
+    (model_name, checkpoint), entries = read_model_name(params.sources[name].model), read_sae_entries(name)
+    model = load_hub_model(model_name, device=device, checkpoint=checkpoint)
     saes = {layer: load_pretrained_sae(e["loader"], e["release"], e["sae_id"], device) for layer, e in entries.items()}
-    descriptions = {"model": model_name, "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()}}
+    descriptions = {"model": model_name if checkpoint is None else f"{model_name}@{checkpoint}", "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()}}
     return extract_language_model(name, params, model, saes, device, descriptions)

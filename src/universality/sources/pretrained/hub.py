@@ -64,14 +64,16 @@ def hub_documents(dataset: str, split: str, n_documents: int) -> list[str]:
     return texts
 
 
-def load_hub_model(model_name: str, device: str) -> HookedTransformer:
+def load_hub_model(model_name: str, device: str, checkpoint: int | None = None) -> HookedTransformer:
     """A pretrained model through TransformerLens (weights from the Hugging Face hub or its cache).
 
     Loaded without weight processing: TransformerLens' default centring of the writing
     weights shifts `hook_resid_post` by its mean, and the pretrained SAEs were trained on
-    the original model's residual stream.
+    the original model's residual stream. `checkpoint` is a training step of a model with
+    published checkpoints (Pythia's step 0 is its random initialisation); None loads the final weights.
     """
-    model = hub_call(f"model {model_name}", lambda: HookedTransformer.from_pretrained_no_processing(model_name, device=device))
+    what = f"model {model_name}" + ("" if checkpoint is None else f" at checkpoint {checkpoint}")
+    model = hub_call(what, lambda: HookedTransformer.from_pretrained_no_processing(model_name, device=device, checkpoint_value=checkpoint))
     model.eval()
     return model
 

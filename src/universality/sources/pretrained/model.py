@@ -7,5 +7,6 @@ from universality.sources.pretrained.names import write_model_name
 
 
 def build(name: str, params: Params) -> dict:
-    write_model_name(name, params.sources[name].model.model_name)
+    spec = params.models[name]
+    write_model_name(name, spec.model_name, spec.checkpoint)
     return {}

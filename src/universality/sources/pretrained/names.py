@@ -8,12 +8,14 @@ MODEL_FILE = "model.json"
 SAES_FILE = "saes.json"
 
 
-def write_model_name(source: str, model_name: str) -> None:
-    io.write_json(layout.model(source) / MODEL_FILE, {"model_name": model_name})
+def write_model_name(model: str, model_name: str, checkpoint: int | None) -> None:
+    io.write_json(layout.model(model) / MODEL_FILE, {"model_name": model_name, "checkpoint": checkpoint})
 
 
-def read_model_name(source: str) -> str:
-    return io.read_json(layout.model(source) / MODEL_FILE)["model_name"]
+def read_model_name(model: str) -> tuple[str, int | None]:
+    """The hub name of model `model` and its training checkpoint (None: the final weights)."""
+    record = io.read_json(layout.model(model) / MODEL_FILE)
+    return record["model_name"], record["checkpoint"]
 
 
 def write_sae_entries(source: str, entries: dict[int, dict[str, str]]) -> None:

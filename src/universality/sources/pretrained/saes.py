@@ -9,5 +9,5 @@ from universality.sources.pretrained.names import write_sae_entries
 def build(name: str, params: Params) -> None:
     source = params.sources[name]
     sae = source.sae
-    entries = {layer: {"loader": sae.loader, "release": sae.release, "sae_id": sae.sae_id.format(layer=layer)} for layer in source.layers()}
+    entries = {layer: {"loader": sae.loader, "release": sae.release, "sae_id": sae.sae_id.format(layer=layer)} for layer in params.layers(name)}
     write_sae_entries(name, entries)

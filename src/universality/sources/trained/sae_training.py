@@ -19,7 +19,9 @@ def train_lm_sae(
     The model and the pretokenized windows are passed in (no hub); BOS and padding positions
     are excluded from training, as from every analysis; no wandb, no checkpoints. The runner
     draws its initialisation and shuffling from torch's global RNG (not from `config.seed`),
-    so that RNG is seeded here.
+    so that RNG is seeded here. A latent that has not fired for `dead_window` steps counts as
+    dead and is trained by TopK's auxiliary loss (SAELens' default window, 1,000 steps, is as
+    long as a whole toy run, which would leave that loss off).
     """
     context_length = windows.shape[1]
     config = LanguageModelSAERunnerConfig(
@@ -36,6 +38,7 @@ def train_lm_sae(
         train_batch_size_tokens=spec.training.batch_size,
         store_batch_size_prompts=spec.training.store_batch_windows,
         n_batches_in_buffer=spec.training.buffer_batches,
+        dead_feature_window=spec.training.dead_window,  # latents silent this many steps feed the AuxK loss
         lr=spec.training.lr,
         model_from_pretrained_kwargs={},  # the model is passed in, not loaded
         device="cpu",

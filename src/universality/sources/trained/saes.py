@@ -7,7 +7,7 @@ import logging
 from universality import layout
 from universality.params.schema import Params
 from universality.sources.sae_files import save_sae
-from universality.sources.trained.language_model import load_toy_model
+from universality.sources.language_models import load_language_model
 from universality.sources.trained.sae_training import train_lm_sae
 from universality.sources.windows import load_token_set, token_metadata
 
@@ -19,9 +19,9 @@ def build(name: str, params: Params) -> None:
     source = params.sources[name]
     tokens = layout.tokens(source.tokens)
     training_windows, meta = load_token_set(tokens).training_windows(), token_metadata(tokens)
-    model = load_toy_model(layout.model(name))
+    model, _ = load_language_model(params, source.model)
     special = [int(meta["bos_id"]), int(meta["pad_id"])]
-    for layer in source.layers():
+    for layer in params.layers(name):
         log.info("training SAE %s L%d on %s: d_sae %d, k %d", name, layer, params.hook_name(layer), source.sae.d_sae, source.sae.k)
         sae = train_lm_sae(model, params.hook_name(layer), training_windows, source.sae, special, source.sae.seed + layer)
         save_sae(sae, layout.sae(name, layer))

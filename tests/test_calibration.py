@@ -1,0 +1,74 @@
+"""Calibration: gap fractions, the skyline's layer, seed spread, and the shuffled-window null's rows."""
+
+import numpy as np
+import pytest
+
+from universality.pairing.shuffled import shuffled_rows
+from universality.similarity.calibration import by_layer_pair, calibrate, gap_fraction
+from universality.similarity.metrics import METRICS
+
+
+def record(layer_a: int, layer_b: int, score: float, n: int = 50, status: str = "ok") -> dict:
+    return {"layer_a": layer_a, "layer_b": layer_b, "n": n, "status": status} | {m: {"observed": score} for m in METRICS}
+
+
+def test_gap_fraction_is_zero_at_the_floor_one_at_the_skyline_and_none_without_a_gap():
+    assert gap_fraction(0.2, 0.2, 0.8) == 0.0 and gap_fraction(0.8, 0.2, 0.8) == 1.0
+    assert gap_fraction(0.5, 0.2, 0.8) == pytest.approx(0.5)
+    assert gap_fraction(0.1, 0.2, 0.8) == pytest.approx(-1 / 6)  # below the floor: negative, not clipped
+    assert gap_fraction(0.5, 0.8, 0.8) is None and gap_fraction(0.5, 0.9, 0.8) is None
+    assert gap_fraction(None, 0.2, 0.8) is None and gap_fraction(0.5, None, 0.8) is None
+
+
+def test_each_layer_pair_reads_the_skyline_at_as_layer_and_the_floor_at_the_same_pair():
+    main = by_layer_pair([record(0, 1, 0.5), record(1, 0, 0.6), record(1, 1, 0.0, status="too few pairs")])
+    skyline = by_layer_pair([record(0, 0, 0.9), record(1, 1, 0.7)])
+    floor = by_layer_pair([record(0, 1, 0.1), record(1, 0, 0.2), record(0, 0, 0.99)])
+    replicates = [by_layer_pair([record(0, 1, 0.7), record(1, 0, 0.6)]), by_layer_pair([record(0, 1, 0.3)])]
+    rows = calibrate(main, skyline, floor, replicates)
+    assert [(r["layer_a"], r["layer_b"]) for r in rows] == [(0, 1), (1, 0)]  # the record without scores is left out
+    first, second = (r["metrics"]["svcca"] for r in rows)
+    assert (first["skyline"], first["floor"]) == (0.9, 0.1) and first["gap_fraction"] == pytest.approx(0.5)
+    assert (second["skyline"], second["floor"]) == (0.7, 0.2) and second["gap_fraction"] == pytest.approx(0.8)
+    assert first["seeds"]["runs"] == 3 and first["seeds"]["mean"] == pytest.approx(0.5)
+    assert first["seeds"]["sd"] == pytest.approx(np.std([0.5, 0.7, 0.3], ddof=1))
+    assert (first["seeds"]["min"], first["seeds"]["max"]) == (0.3, 0.7)
+    assert second["seeds"]["runs"] == 2 and rows[1]["n_seeds"] == [50, 50, None]  # replicate 2 lacks layer pair 1/0
+    assert first["gap_fraction_seeds"]["mean"] == pytest.approx(np.mean([0.5, 0.75, 0.25]))
+
+
+def test_a_layer_pair_without_skyline_or_floor_has_no_gap_fraction():
+    rows = calibrate(by_layer_pair([record(2, 0, 0.5)]), {}, {}, [])
+    scores = rows[0]["metrics"]["rsa"]
+    assert scores["skyline"] is None and scores["gap_fraction"] is None
+    assert scores["seeds"] == {"runs": 1, "mean": 0.5, "sd": None, "min": 0.5, "max": 0.5}
+
+
+def test_shuffled_windows_meet_another_window_at_the_same_rank():
+    rng = np.random.default_rng(0)
+    counts = rng.choice([3, 5, 8], size=40)
+    counts[0] = 11  # the only window with 11 counted tokens: nothing to swap with, dropped
+    windows = np.repeat(np.arange(40), counts)
+    rank = np.concatenate([np.arange(c) for c in counts])
+    rows_a, rows_b = shuffled_rows(windows, seed=3)
+    assert len(rows_a) == len(windows) - 11 and len(np.unique(rows_a)) == len(rows_a)
+    assert np.all(windows[rows_a] != windows[rows_b])
+    assert np.array_equal(rank[rows_a], rank[rows_b]) and np.array_equal(counts[windows[rows_a]], counts[windows[rows_b]])
+    assert np.array_equal(np.sort(rows_b), np.sort(rows_a))  # B's kept tokens are A's kept tokens, reordered
+    again, other = shuffled_rows(windows, seed=3), shuffled_rows(windows, seed=4)
+    assert np.array_equal(again[1], rows_b) and not np.array_equal(other[1], rows_b)
+
+
+def test_shuffled_rows_need_tokens_in_window_order():
+    with pytest.raises(ValueError, match="window order"):
+        shuffled_rows(np.array([0, 1, 0]), seed=0)
+
+
+def test_single_token_windows_are_shuffled_token_by_token():
+    rows_a, rows_b = shuffled_rows(np.arange(10), seed=0)
+    assert len(rows_a) == 10 and np.all(rows_a != rows_b)
+
+
+def test_a_skyline_of_model_b_is_read_at_bs_layer():
+    rows = calibrate(by_layer_pair([record(0, 2, 0.5)]), by_layer_pair([record(0, 0, 0.6), record(2, 2, 0.9)]), {}, [], skyline_side="b")
+    assert rows[0]["metrics"]["svcca"]["skyline"] == 0.9
