@@ -1,5 +1,7 @@
 """Calibration: gap fractions, the skyline's layer, seed spread, and the shuffled-window null's rows."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,16 @@ def test_single_token_windows_are_shuffled_token_by_token():
 def test_a_skyline_of_model_b_is_read_at_bs_layer():
     rows = calibrate(by_layer_pair([record(0, 2, 0.5)]), by_layer_pair([record(0, 0, 0.6), record(2, 2, 0.9)]), {}, [], skyline_side="b")
     assert rows[0]["metrics"]["svcca"]["skyline"] == 0.9
+
+
+def test_a_replicate_missing_from_the_stages_deps_stops_the_stage(params, tmp_path, monkeypatch):
+    import yaml
+
+    from universality.stages import calibration
+
+    dvc_yaml = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["calibration"]["deps"].remove("results/main_r3/main_one_to_one/results.json")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"dvc.yaml: stage calibration lacks the deps \['results/main_r3/main_one_to_one/results.json'\]"):
+        calibration.run(params)

@@ -180,7 +180,35 @@ def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
 
 @pytest.mark.slow
 def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
-    pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None}
+    pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None, "buckets": True}
     extra = {"comparisons": {"planted_b_pair": pair}}
     with edited_params(project, extra):
         assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}
+
+
+@pytest.mark.slow
+def test_calibration_reads_skyline_floor_and_replicates_from_their_comparisons(project):
+    calibration = json.loads((project / "results/calibration/results.json").read_text())
+    scored = {name: {(r["layer_a"], r["layer_b"]): r for r in json.loads((project / f"results/{name}/main_one_to_one/results.json").read_text())
+                     if r["status"] == "ok"} for name in ("main", "skyline", "floor", "main_r2", "main_r3")}  # fmt: skip
+    assert [(r["layer_a"], r["layer_b"]) for r in calibration["layer_pairs"]] == sorted(scored["main"])
+    for row in calibration["layer_pairs"]:
+        key, rsa = (row["layer_a"], row["layer_b"]), row["metrics"]["rsa"]
+        assert rsa["observed"] == scored["main"][key]["rsa"]["observed"]
+        skyline, floor = scored["skyline"].get((key[0], key[0])), scored["floor"].get(key)
+        assert rsa["skyline"] == (skyline["rsa"]["observed"] if skyline else None)
+        assert rsa["floor"] == (floor["rsa"]["observed"] if floor else None)
+        assert row["n_seeds"] == [scored[name][key]["n"] if key in scored[name] else None for name in ("main", "main_r2", "main_r3")]
+
+
+@pytest.mark.slow
+def test_the_floor_is_untrained_and_the_shuffled_windows_break_alignment(project):
+    losses = {name: json.loads((project / f"results/models/{name}.json").read_text())["loss"] for name in ("toy_b", "toy_b_untrained")}
+    assert losses["toy_b_untrained"] > losses["toy_b"] + 0.5  # vocabulary 512: ln 512 = 6.2 nats at initialisation
+    shuffled = json.loads((project / "results/shuffled/pair/summary.json").read_text())
+    aligned = json.loads((project / "results/main/pair/summary.json").read_text())
+    assert all(s["n_tokens"] + s["shuffled_windows"]["tokens_dropped"] == aligned[key]["n_tokens"] for key, s in shuffled.items())
+    assert json.loads((project / "results/shuffled/appendix_buckets/results.json").read_text()) == []  # buckets: false
+    assert json.loads((project / "results/main/appendix_buckets/results.json").read_text())
+    metrics = json.loads((project / "results/main/pair_metrics.json").read_text())
+    assert set(metrics) == set(aligned) and all(m["one_to_one_n"] == aligned[k]["one_to_one"]["assignment"]["n"] for k, m in metrics.items())

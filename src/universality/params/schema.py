@@ -214,7 +214,8 @@ class Comparison:
     `layers`: `all` pairs every layer of A with every layer of B, `same` layer L with layer L
     only (the skyline: one model, two SAE seeds). `shuffle_seed` (an integer) pairs A's tokens
     with B's tokens of other windows, shuffled with that seed: token alignment is broken, so
-    what passes the filters passes by chance.
+    what passes the filters passes by chance. `buckets: false` leaves the appendix's
+    multiplicity buckets unscored (comparisons read only at their 1-1 pairs).
     """
 
     a: str
@@ -222,6 +223,7 @@ class Comparison:
     tokens: str
     layers: Literal["all", "same"]
     shuffle_seed: int | None
+    buckets: bool
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+import pandas as pd
+
 from universality import layout
 from universality.pairing.subsets import cumulative_buckets, range_buckets
 from universality.params.schema import Params
 from universality.similarity.scoring import score_subsets, scored_in, write_scored
+
+log = logging.getLogger(__name__)
 
 STAGE = "appendix_buckets"
 MAIN_STAGE = "main_one_to_one"  # its 1-1 sets are taken where a bucket holds the same pairs
@@ -13,6 +19,10 @@ MAIN_STAGE = "main_one_to_one"  # its 1-1 sets are taken where a bucket holds th
 
 def run(params: Params, name: str) -> None:
     """Appendix: cumulative and range multiplicity buckets of every layer pair of comparison NAME."""
+    if not params.comparisons[name].buckets:
+        log.info("%s: buckets not scored (comparisons.%s.buckets is false)", name, name)
+        write_scored(layout.scored(name, STAGE), [], pd.DataFrame())
+        return
     subsets = params.subsets
 
     def buckets(kept, _edges):

@@ -31,9 +31,19 @@ def _setup(params: Params, comparison: str) -> dict:
     return {"comparison": comparison, "token_set": dataclasses.asdict(params.token_sets[spec.tokens])} | sides
 
 
-def _shuffled(cache: ActivationCache, text: TokenText | None, rows: np.ndarray) -> tuple[ActivationCache, TokenText | None]:
+def _restricted(cache: ActivationCache, text: TokenText | None, rows: np.ndarray) -> tuple[ActivationCache, TokenText | None]:
     """A cache and its text restricted to (and reordered by) token `rows`."""
     return dataclasses.replace(cache, codes=cache.codes[rows]), None if text is None else text.rows(rows)
+
+
+def _shuffle_windows(seed: int, cache_a: ActivationCache, cache_b: ActivationCache, text: TokenText | None):
+    """A's tokens against B's tokens of other windows (the pairing-level null), with each side's text."""
+    n_tokens = cache_a.codes.shape[0]
+    windows = text.positions[:, 0] if text is not None else np.arange(n_tokens)
+    rows_a, rows_b = shuffled_rows(windows, seed)
+    log.info("B's windows shuffled (seed %d): %d of %d tokens kept", seed, len(rows_a), n_tokens)
+    (cache_a, text_a), (cache_b, text_b) = _restricted(cache_a, text, rows_a), _restricted(cache_b, text, rows_b)
+    return cache_a, cache_b, (text_a, text_b), {"shuffled_windows": {"seed": seed, "tokens_dropped": n_tokens - len(rows_a)}}
 
 
 def run(params: Params, name: str) -> None:
@@ -47,12 +57,7 @@ def run(params: Params, name: str) -> None:
         log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
         texts, shuffle = (text, text), {}
         if comparison.shuffle_seed is not None:
-            n_tokens = cache_a.codes.shape[0]
-            windows = text.positions[:, 0] if text is not None else np.arange(n_tokens)
-            rows_a, rows_b = shuffled_rows(windows, comparison.shuffle_seed)
-            (cache_a, text_a), (cache_b, text_b) = _shuffled(cache_a, text, rows_a), _shuffled(cache_b, text, rows_b)
-            texts, shuffle = (text_a, text_b), {"shuffled_windows": {"seed": comparison.shuffle_seed, "tokens_dropped": n_tokens - len(rows_a)}}
-            log.info("B's windows shuffled (seed %d): %d of %d tokens kept", comparison.shuffle_seed, len(rows_a), n_tokens)
+            cache_a, cache_b, texts, shuffle = _shuffle_windows(comparison.shuffle_seed, cache_a, cache_b, text)
         tables = pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs)
         key = layout.layer_pair_key(layer_a, layer_b)
         io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
