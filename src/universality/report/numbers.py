@@ -3,7 +3,8 @@
 The manuscript reads them through `\\uv{key}`, which stops LaTeX with an error for an unknown
 key. The main comparison's numbers have plain keys; each planted comparison's carry its role
 as a prefix (`planted-related-...`). Setup numbers come from the comparison's setup record
-(`results/<comparison>/pair/setup.json`), never from params.yaml directly.
+(`results/<comparison>/pair/setup.json`, with each side's model metrics from
+`results/models/`), never from params.yaml directly.
 """
 
 from __future__ import annotations
