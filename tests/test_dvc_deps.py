@@ -78,7 +78,7 @@ def test_dvc_outputs_are_the_layout_paths():
 
     def outputs(stage: str) -> set[str]:
         spec = stages[stage].get("do", stages[stage])
-        entries = spec.get("outs", []) + spec.get("metrics", [])
+        entries = spec.get("outs", []) + spec.get("metrics", []) + spec.get("plots", [])
         return {entry if isinstance(entry, str) else next(iter(entry)) for entry in entries}
 
     key = "${key}"
@@ -89,6 +89,7 @@ def test_dvc_outputs_are_the_layout_paths():
     assert outputs("pair") == {str(layout.pair(key)), str(layout.pair_metrics(key))}
     for stage in ("main_one_to_one", "appendix_buckets"):
         assert {str(Path(out).parent) for out in outputs(stage)} == {str(layout.scored(key, stage))}
+    assert {str(Path(out).parent) for out in outputs("collapse")} == {str(layout.collapse(key))}
     assert {str(Path(out).parent) for out in outputs("calibration")} == {str(layout.calibration())}
 
 

@@ -10,6 +10,7 @@
     results/<comparison>/pair/         pairing, filters, 1-1 rules, hubs, the sources' setup
     results/<comparison>/pair_metrics.json   pair: 1-1 size, largest multiplicity, dead shares per layer pair
     results/<comparison>/main_one_to_one/, results/<comparison>/appendix_buckets/   scores
+    results/<comparison>/collapse/     collapse: why scores rise as pairs become one-to-one
     results/calibration/               calibration: skyline, floor, seeds, shuffled windows
     paper/generated/, figures/         render: tables, number macros, figures
 
@@ -80,6 +81,11 @@ def pair_metrics(comparison: str) -> Path:
 def scored(comparison: str, stage: str) -> Path:
     """Output directory of a scoring stage (`main_one_to_one` or `appendix_buckets`)."""
     return Path("results") / comparison / stage
+
+
+def collapse(comparison: str) -> Path:
+    """The collapse stage's results: matched, deduplicated and stratified bucket scores, hub anatomy, verdicts."""
+    return Path("results") / comparison / "collapse"
 
 
 def calibration() -> Path:

@@ -180,6 +180,14 @@ def _check_values(params: Params) -> None:
         raise ParamsError(f"params.yaml: filters.held_out.fraction must lie in (0, 1), got {params.filters.held_out.fraction}")
     if not 0.0 < params.filters.non_concept.max_share <= 1.0:
         raise ParamsError(f"params.yaml: filters.non_concept.max_share must lie in (0, 1], got {params.filters.non_concept.max_share}")
+    collapse = params.collapse
+    if collapse.min_n < 4 or collapse.draws < 1:
+        raise ParamsError(f"params.yaml: collapse.min_n must be at least 4 and collapse.draws at least 1, got {collapse.min_n} and {collapse.draws}")
+    if not 0.0 < collapse.level < 1.0 or not 0.0 < collapse.split_containment <= 1.0 or collapse.dense_factor <= 0.0:
+        raise ParamsError("params.yaml: collapse.level must lie in (0, 1), collapse.split_containment in (0, 1], collapse.dense_factor above 0")
+    strata = collapse.r_strata
+    if len(strata) < 2 or any(lo >= hi for lo, hi in zip(strata, strata[1:])) or not -1.0 <= strata[0] < strata[-1] <= 1.0:
+        raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations in [-1, 1], got {strata}")
     for i, (lo, hi) in enumerate(params.subsets.ranges):
         if lo < 1 or (hi is not None and hi < lo):
             raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")

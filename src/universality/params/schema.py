@@ -337,6 +337,19 @@ class Nulls:
 
 
 @dataclass(frozen=True)
+class Collapse:
+    """Why scores rise as pairs become one-to-one: matched-size subsamples, correlation strata, hub signatures."""
+
+    min_n: int  # fewest pairs (or distinct A partners) a bucket needs to be scored at the common size
+    draws: int  # subsamples per bucket (and shuffled draws for its chance band)
+    level: float  # of the chance bands and subsample intervals
+    r_strata: list[float]  # edges of the pair-correlation strata
+    dense_factor: float  # a hub is dense when it fires on this many times the median live A feature's share of tokens
+    split_containment: float  # a split hub's children lie inside its active tokens at least this much
+    seed: int
+
+
+@dataclass(frozen=True)
 class Params:
     token_sets: dict[str, TokenSetSpec]
     models: dict[str, ModelSpec]
@@ -350,6 +363,7 @@ class Params:
     hubs: Hubs
     similarity: Similarity
     nulls: Nulls
+    collapse: Collapse
 
     def hook_name(self, layer: int) -> str:
         return self.extract.hook.format(layer=layer)

@@ -82,3 +82,38 @@ def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> No
         axis.set_ylabel("B features")
         axis.legend(title="layers", frameon=False, ncols=min(4, len(pairs_by_layer_pair)))
         _save(figure, path)
+
+
+def _bucket_score(entry: dict | None, metric: str, field: str) -> float:
+    scores = entry["scores"][metric] if entry and entry["status"] == "ok" else None
+    return np.nan if scores is None else scores[field]
+
+
+def collapse_curves(layer_pairs: list[dict[str, Any]], metrics: dict[str, str], path: Path) -> None:
+    """Score against multiplicity bucket per layer pair: raw, matched n (with its chance band) and deduplicated."""
+    with plt.rc_context(STYLE):
+        columns = max(len(layer_pairs), 1)
+        figure, axes = plt.subplots(len(metrics), columns, figsize=(TEXT_WIDTH_IN, 1.3 * len(metrics) + 0.5), layout="constrained",
+                                    sharex=True, sharey="row", squeeze=False)  # fmt: skip
+        for column, record in enumerate(layer_pairs):
+            buckets = record["buckets"]
+            x = np.arange(len(buckets))
+            for row, (metric, label) in enumerate(metrics.items()):
+                axis = axes[row, column]
+                raw = [b["raw"][metric] if b["raw"] else np.nan for b in buckets]
+                low, high = ([_bucket_score(b["matched"], metric, f) for b in buckets] for f in ("chance_low", "chance_high"))
+                axis.fill_between(x, low, high, color="0.85", linewidth=0, label="chance (matched $n$)")
+                axis.plot(x, raw, "o-", color=PALETTE[0], markersize=3, label="raw")
+                axis.plot(x, [_bucket_score(b["matched"], metric, "mean") for b in buckets], "s-", color=PALETTE[3], markersize=3, label="matched $n$")
+                axis.plot(x, [_bucket_score(b["deduplicated_best"], metric, "mean") for b in buckets], "^--", color=PALETTE[2], markersize=3,
+                          label="one row per A")  # fmt: skip
+                axis.set_xticks(x, [b["label"].strip("$").replace("m = ", "").replace("\\le m \\le", "-").replace("m \\ge ", "$\\geq$") for b in buckets],
+                                rotation=60)  # fmt: skip
+                if column == 0:
+                    axis.set_ylabel(label)
+                if row == 0:
+                    axis.set_title(f"layers {record['layer_a']} / {record['layer_b']}")
+        axes[-1, 0].set_xlabel("multiplicity $m$")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
+        _save(figure, path)

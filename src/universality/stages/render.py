@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from universality import io, layout
 from universality.params.schema import Params
-from universality.report import calibration, figures, numbers, tables
+from universality.report import calibration, collapse, figures, numbers, tables
 from universality.similarity.nulls import family_q_values
 
 HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
@@ -45,7 +45,13 @@ def run(params: Params) -> None:
     io.write_text(generated / "main" / "calibration.tex", calibration.calibration_table(calibrated["layer_pairs"]))
     io.write_text(generated / "appendix" / "calibration_metrics.tex", calibration.calibration_metric_table(calibrated["layer_pairs"]))
     io.write_text(generated / "appendix" / "shuffled.tex", calibration.shuffled_table(calibrated["shuffled"]))
-    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted, calibration.calibration_macros(calibrated)))
+    analysed = io.read_json(layout.collapse(main) / "results.json")
+    io.write_text(generated / "appendix" / "collapse_buckets.tex", collapse.bucket_table(analysed["layer_pairs"]))
+    io.write_text(generated / "appendix" / "collapse_strata.tex", collapse.strata_table(analysed["layer_pairs"]))
+    io.write_text(generated / "appendix" / "collapse_hubs.tex", collapse.hub_anatomy_table(analysed["layer_pairs"], HUBS_PER_LAYER_PAIR))
+    extra = calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
+    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted, extra))
+    figures.collapse_curves(analysed["layer_pairs"], collapse.METRICS, layout.FIGURES / "collapse_curves.pdf")
     null_scores = io.read_parquet(layout.scored(main, MAIN) / "null_scores.parquet")
     figures.one_to_one_nulls(results["records"], null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
     pairs = {key: io.read_parquet(pair / f"pairs_{key}.parquet") for key in results["pair_summary"]}

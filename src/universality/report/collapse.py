@@ -1,0 +1,151 @@
+"""The collapse analysis in the manuscript: bucket, strata and hub tables, the verdict sentences, the curves figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from universality.params.schema import Collapse
+from universality.report.latex import GENERATED_HEADER, fmt, layers_cell, table_row
+
+METRICS = {"svcca": "SVCCA", "rsa": "RSA"}  # the collapse stage's curve metrics
+EXPLANATION_NAMES = {"small_n": "small-n inflation", "duplication": "duplicated rows", "weak_pairs": "weak pairs on generic hubs",
+                     "splitting": "feature splitting", "collapse": "information collapse"}  # fmt: skip
+
+
+def _mean(entry: dict, metric: str) -> str:
+    scores = entry["scores"][metric] if entry["status"] == "ok" else None
+    return "--" if scores is None else fmt(scores["mean"])
+
+
+def _chance(entry: dict, metric: str) -> str:
+    scores = entry["scores"][metric] if entry["status"] == "ok" else None
+    return "--" if scores is None else fmt(scores["chance_high"])
+
+
+def bucket_table(layer_pairs: list[dict[str, Any]]) -> str:
+    """Per layer pair and disjoint bucket: size, coverage, pair strength, raw and matched-n scores with chance, deduplicated scores."""
+    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrr" + "rrrr" * len(METRICS) + "}\n\\toprule\n"]
+    groups = [f"\\multicolumn{{4}}{{c}}{{{label}}}" for label in METRICS.values()]
+    lines.append(table_row(["", "", "", "", "", "", "", "", *groups]))
+    lines.append(table_row(["Layers", "$m$", "pairs", "distinct A", "cov.\\ B", "eff.\\ partners", "median $r$", "$r$ 10--90\\%",
+                            *["raw", "matched", "chance", "dedup."] * len(METRICS)]))  # fmt: skip
+    for record in layer_pairs:
+        lines.append("\\midrule\n")
+        for bucket in record["buckets"]:
+            stats, r = bucket["collapse"], bucket["strength"].get("r")
+            cells = [layers_cell(record), bucket["label"], str(bucket["pairs"]), str(bucket["distinct_a"]), fmt(stats["coverage_b"]),
+                     fmt(stats["effective_partners"], 1), fmt(r["median"] if r else None), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
+            for metric in METRICS:
+                raw = bucket["raw"][metric] if bucket["raw"] else None
+                cells += [fmt(raw), _mean(bucket["matched"], metric), _chance(bucket["matched"], metric), _mean(bucket["deduplicated_best"], metric)]
+            lines.append(table_row(cells))
+    lines.append("\\bottomrule\n\\end{tabular}\n")
+    return "".join(lines)
+
+
+def strata_table(layer_pairs: list[dict[str, Any]]) -> str:
+    """Per layer pair and bucket: SVCCA / RSA within each stratum of r, at that stratum's common size."""
+    strata = layer_pairs[0]["buckets"][0]["strata"] if layer_pairs else []
+    lines = [GENERATED_HEADER, "\\begin{tabular}{ll" + "r" * len(strata) + "}\n\\toprule\n"]
+    lines.append(table_row(["Layers", "$m$", *[f"${s['low']:g} < r \\le {s['high']:g}$" for s in strata]]))
+    for record in layer_pairs:
+        lines.append("\\midrule\n")
+        for bucket in record["buckets"]:
+            cells = [" / ".join(_mean(stratum, metric) for metric in METRICS) for stratum in bucket["strata"]]
+            lines.append(table_row([layers_cell(record), bucket["label"], *cells]))
+    lines.append(table_row(["", "$n$", *[str(n or "--") for n in (layer_pairs[0]["common_sizes"]["strata"] if layer_pairs else [])]]))
+    lines.append("\\bottomrule\n\\end{tabular}\n")
+    return "".join(lines)
+
+
+def hub_anatomy_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int) -> str:
+    """The most-mapped A features: density, decoder norm, children's r, containment, co-firing, cosines, signature."""
+    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrrrl}\n\\toprule\n"]
+    lines.append(table_row(["Layers", "A feature", "$m$", "density$\\times$", "$\\|d\\|$", "mean $r$", "contained", "sibling $J$",
+                            "sibling cos", "reverse $m$", "signature"]))  # fmt: skip
+    for record in layer_pairs:
+        lines.append("\\midrule\n")
+        for hub in record["hubs"][:per_layer_pair]:
+            lines.append(table_row([layers_cell(record), str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["density_ratio"], 1),
+                                    fmt(hub["decoder_norm"], 2), fmt(hub["mean_r"], 2), fmt(hub["containment"], 2), fmt(hub["sibling_jaccard"], 2),
+                                    fmt(hub["sibling_cosine"], 2), str(hub["reverse_multiplicity"]), hub["signature"]]))  # fmt: skip
+    lines.append("\\bottomrule\n\\end{tabular}\n")
+    return "".join(lines)
+
+
+def _sizes(layer_pairs: list[dict[str, Any]], key: str, unit: str) -> str:
+    sizes = sorted({record["common_sizes"][key] for record in layer_pairs if record["common_sizes"][key] is not None})
+    if not sizes:
+        return "none (no bucket large enough)"
+    return f"{sizes[0]} {unit}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]} {unit}"
+
+
+TESTED_EXPLANATIONS = ("small_n", "duplication", "weak_pairs", "collapse")
+UNTESTABLE = {
+    "small_n": "No layer pair has both ends of the {label} curve at a common size of at least {min_n} pairs, so small-n inflation is untestable here.",
+    "duplication": "No layer pair has both deduplicated ends of the {label} curve at a common size of at least {min_n} partners, so duplication is untestable here.",
+    "weak_pairs": "No layer pair has both ends of a {label} curve within one stratum of r, so weak pairs are untestable here.",
+    "collapse": "Without a {label} difference at matched n, information collapse is untestable here.",
+}
+TESTED = {
+    "small_n": "At a matched n of {matched_n} the {label} difference between the one-to-one bucket and the other end is robust (their "
+               "intervals apart) in {robust} of {tested} layer pairs, {reading}.",
+    "duplication": "With one row per A partner (its best-correlated B feature), that matched difference keeps a median {median_kept} "
+                   "of its size (0: gone, 1: unchanged) over {tested} layer pairs: {reading}.",
+    "weak_pairs": "Median r is lower at the many-to-one end in {r_falls} of {tested} layer pairs, and within strata of r the matched "
+                  "{label} difference keeps a median {median_kept} of its size ({strata_tested} of them): {reading}.",
+    "collapse": "A robust rise of {label} at matched n that deduplication and the strata leave at least half of appears in {consistent} "
+                "of {tested} layer pairs, {reading}.",
+}  # fmt: skip
+READINGS = {  # (supported, not supported)
+    "small_n": ("so small-n inflation accounts for it", "so small-n inflation does not account for it"),
+    "duplication": ("duplicated rows explain it", "duplicated rows do not explain it"),
+    "weak_pairs": ("weak pairs explain it", "weak pairs do not explain it"),
+    "collapse": ("what information collapse predicts", "too rarely for information collapse to be the explanation"),
+}
+
+
+def _kept(removed: float | None) -> str:
+    return fmt(None if removed is None else 1.0 - removed, 2)
+
+
+def _sentences(label: str, v: dict[str, Any], min_n: int, matched_n: str) -> dict[str, str]:
+    """One sentence per explanation for one metric, each stating the numbers its verdict rests on, and the conclusion."""
+    premise = v["premise"]
+    out = {"premise": f"{label} is higher on the one-to-one bucket than on the least one-to-one bucket scored in "
+                      f"{premise['rising']} of {premise['layer_pairs']} layer pairs (raw scores)."}  # fmt: skip
+    for explanation in TESTED_EXPLANATIONS:
+        numbers = v[explanation]
+        fields = numbers | {"label": label, "min_n": min_n, "matched_n": matched_n, "median_kept": _kept(numbers.get("median_removed"))}
+        if numbers["verdict"] == "untestable":
+            out[explanation] = UNTESTABLE[explanation].format(**fields)
+        else:
+            out[explanation] = TESTED[explanation].format(**fields, reading=READINGS[explanation][numbers["verdict"] != "supported"])
+    supported = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "supported"]
+    untestable = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "untestable"]
+    verdict_text = f"For {label} the data support {', '.join(supported)}" if supported else f"For {label} the data support none of the explanations tested"
+    if 2 * premise["rising"] <= premise["layer_pairs"]:
+        verdict_text = (f"{label} does not rise as pairs become one-to-one here (it rises in {premise['rising']} of {premise['layer_pairs']} "
+                        f"layer pairs); of the explanations of its difference, the data support {', '.join(supported) or 'none'}")  # fmt: skip
+    out["conclusion"] = verdict_text + (f"; {', '.join(untestable)} could not be tested." if untestable else ".")
+    return out
+
+
+def collapse_macros(results: dict[str, Any], settings: Collapse) -> dict[str, str]:
+    """Numbers and generated sentences of the collapse analysis (prefix `collapse-`)."""
+    layer_pairs, verdicts, min_n = results["layer_pairs"], results["verdict"], settings.min_n
+    macros = {"collapse-matched-n": _sizes(layer_pairs, "matched", "pairs"),
+              "collapse-dedup-n": _sizes(layer_pairs, "deduplicated", "distinct partners"),
+              "collapse-min-n": str(min_n), "collapse-draws": str(settings.draws)}  # fmt: skip
+    for metric, label in METRICS.items():
+        for key, sentence in _sentences(label, verdicts[metric], min_n, macros["collapse-matched-n"]).items():
+            macros[f"collapse-{metric}-{key.replace('_', '-')}"] = sentence
+    splitting = next(iter(verdicts.values()))["splitting"]
+    macros["collapse-hubs"] = str(splitting["hubs"])
+    if not splitting["hubs"]:
+        macros["collapse-splitting"] = "No hub was analysed, so feature splitting is untestable here."
+        return macros
+    macros["collapse-splitting"] = (f"Of the {splitting['hubs']} hubs analysed, {splitting['split']} carry the split signature and "
+                                    f"{splitting['catch_all']} the catch-all signature, so feature splitting "
+                                    f"{'is' if splitting['verdict'] == 'supported' else 'is not'} the common case among hubs.")  # fmt: skip
+    return macros
