@@ -2,8 +2,9 @@
 
 Two mechanisms make hubs with different signatures:
 - feature splitting: the B children are finer versions of the A concept. Each child fires
-  inside the hub's tokens (high containment) and the children fire apart from one another
-  (sibling co-firing below their co-firing with the hub).
+  inside the hub's tokens (high containment, and at least `MIN_LIFT` times the containment a
+  child independent of the hub would show, which is the hub's density) and the children fire
+  apart from one another (sibling co-firing below their co-firing with the hub).
 - a catch-all: a dense, generic A feature (firing on many times the median feature's share of
   tokens) is the best available partner of weak, scattered B features (their mean r below the
   median r of all pairs).
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 
 from universality.params.schema import Collapse
 
+MIN_LIFT = 2.0  # a split hub's containment over its density: a dense hub contains any child by chance
 MAX_CHILDREN = 200  # children per hub in the pairwise statistics (a seeded sample above this)
 
 
@@ -75,7 +77,8 @@ def signature(anatomy: dict, median_density: float, median_r: float, settings: C
     if anatomy["density"] >= settings.dense_factor * median_density and anatomy["mean_r"] < median_r:
         return "catch-all"
     siblings = anatomy["sibling_jaccard"]
-    if anatomy["containment"] >= settings.split_containment and siblings is not None and siblings < anatomy["parent_jaccard"]:
+    inside = anatomy["containment"] >= settings.split_containment and anatomy["containment"] >= MIN_LIFT * anatomy["density"]
+    if inside and siblings is not None and siblings < anatomy["parent_jaccard"]:
         return "split"
     return "neither"
 
@@ -91,6 +94,7 @@ def hub_anatomies(pairs: pd.DataFrame, reverse: pd.DataFrame, codes_a: sp.csr_ma
     out = []
     for hub in hub_ids:
         anatomy = hub_anatomy(hub, pairs, reverse, active_a, active_b, W_dec_a, W_dec_b, rng)
-        out.append(anatomy | {"density_ratio": anatomy["density"] / median_density if median_density else None,
+        lift = anatomy["containment"] / anatomy["density"] if anatomy["density"] else None
+        out.append(anatomy | {"density_ratio": anatomy["density"] / median_density if median_density else None, "containment_lift": lift,
                               "signature": signature(anatomy, median_density, median_r, settings)})  # fmt: skip
     return out

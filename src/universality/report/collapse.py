@@ -60,14 +60,14 @@ def strata_table(layer_pairs: list[dict[str, Any]]) -> str:
 
 def hub_anatomy_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int) -> str:
     """The most-mapped A features: density, decoder norm, children's r, containment, co-firing, cosines, signature."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrrrl}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "A feature", "$m$", "density$\\times$", "$\\|d\\|$", "mean $r$", "contained", "sibling $J$",
+    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrrrrl}\n\\toprule\n"]
+    lines.append(table_row(["Layers", "A feature", "$m$", "density$\\times$", "$\\|d\\|$", "mean $r$", "contained", "lift", "sibling $J$",
                             "sibling cos", "reverse $m$", "signature"]))  # fmt: skip
     for record in layer_pairs:
         lines.append("\\midrule\n")
         for hub in record["hubs"][:per_layer_pair]:
             lines.append(table_row([layers_cell(record), str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["density_ratio"], 1),
-                                    fmt(hub["decoder_norm"], 2), fmt(hub["mean_r"], 2), fmt(hub["containment"], 2), fmt(hub["sibling_jaccard"], 2),
+                                    fmt(hub["decoder_norm"], 2), fmt(hub["mean_r"], 2), fmt(hub["containment"], 2), fmt(hub["containment_lift"], 1), fmt(hub["sibling_jaccard"], 2),
                                     fmt(hub["sibling_cosine"], 2), str(hub["reverse_multiplicity"]), hub["signature"]]))  # fmt: skip
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
