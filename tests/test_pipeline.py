@@ -191,7 +191,7 @@ def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
     pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None, "buckets": True}
     extra = {"comparisons": {"planted_b_pair": pair}}
     with edited_params(project, extra):
-        assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets")}
+        assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets", "collapse")}
 
 
 @pytest.mark.slow

@@ -91,9 +91,9 @@ TESTED = {
     "small_n": "At a matched n of {matched_n} the {label} difference between the one-to-one bucket and the other end is robust (their "
                "intervals apart) in {robust} of {tested} layer pairs, {reading}.",
     "duplication": "With one row per A partner (its best-correlated B feature), that matched difference keeps a median {median_kept} "
-                   "of its size (0: gone, 1: unchanged) over {tested} layer pairs: {reading}.",
+                   "of its size (0: gone, 1: unchanged) over {tested_pairs}: {reading}.",
     "weak_pairs": "Median r is lower at the many-to-one end in {r_falls} of {tested} layer pairs, and within strata of r the matched "
-                  "{label} difference keeps a median {median_kept} of its size ({strata_tested} of them): {reading}.",
+                  "{label} difference keeps a median {median_kept} of its size (over {strata_tested_pairs}): {reading}.",
     "collapse": "A robust rise of {label} at matched n that deduplication and the strata leave at least half of appears in {consistent} "
                 "of {tested} layer pairs, {reading}.",
 }  # fmt: skip
@@ -103,6 +103,10 @@ READINGS = {  # (supported, not supported)
     "weak_pairs": ("weak pairs explain it", "weak pairs do not explain it"),
     "collapse": ("what information collapse predicts", "too rarely for information collapse to be the explanation"),
 }
+
+
+def _layer_pairs(count: int | None) -> str:
+    return f"{count} layer pair" + ("" if count == 1 else "s")
 
 
 def _kept(removed: float | None) -> str:
@@ -116,7 +120,8 @@ def _sentences(label: str, v: dict[str, Any], min_n: int, matched_n: str) -> dic
                       f"{premise['rising']} of {premise['layer_pairs']} layer pairs (raw scores)."}  # fmt: skip
     for explanation in TESTED_EXPLANATIONS:
         numbers = v[explanation]
-        fields = numbers | {"label": label, "min_n": min_n, "matched_n": matched_n, "median_kept": _kept(numbers.get("median_removed"))}
+        fields = numbers | {"label": label, "min_n": min_n, "matched_n": matched_n, "median_kept": _kept(numbers.get("median_removed")),
+                            "tested_pairs": _layer_pairs(numbers.get("tested")), "strata_tested_pairs": _layer_pairs(numbers.get("strata_tested"))}  # fmt: skip
         if numbers["verdict"] == "untestable":
             out[explanation] = UNTESTABLE[explanation].format(**fields)
         else:
