@@ -35,6 +35,11 @@ def one_row_per_partner(pairs: pd.DataFrame, W_dec_b: np.ndarray, how: str) -> t
     return partners, rows
 
 
+def entry_scores(entry: dict | None, metric: str) -> dict | None:
+    """One metric's scores in a `matched_scores` result; None where it has a status or the metric was not computed."""
+    return entry["scores"][metric] if entry and entry["status"] == "ok" else None
+
+
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(values, [tail, 100 - tail])

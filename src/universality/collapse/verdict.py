@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from universality.collapse.matched import entry_scores
+
+VERDICT_METRICS = ("svcca", "rsa")  # the metrics judged, drawn and tabulated
 EXPLANATIONS = ("small_n", "duplication", "weak_pairs", "splitting", "collapse")
 HALF = 0.5
 TOLERANCE = 1e-9  # differences below this are ties (SVCCA is 1 at both ends whenever n <= d)
-
-
-def _score(entry: dict | None, metric: str) -> dict | None:
-    return entry["scores"][metric] if entry and entry["status"] == "ok" and entry["scores"][metric] is not None else None
 
 
 def _ends(buckets: list[dict], value) -> tuple[int, int] | None:
@@ -52,16 +51,16 @@ def _removed(variant: float | None, matched: float | None) -> float | None:
 def layer_pair_trends(buckets: list[dict], metric: str) -> dict:
     """One layer pair's trends for one metric, and the shares of the matched trend that deduplication and the strata remove."""
     def matched(b):
-        return (_score(b["matched"], metric) or {}).get("mean")
+        return (entry_scores(b["matched"], metric) or {}).get("mean")
 
     def deduplicated(b):
-        return (_score(b["deduplicated_best"], metric) or {}).get("mean")
+        return (entry_scores(b["deduplicated_best"], metric) or {}).get("mean")
 
     out = {"raw": _trend(buckets, lambda b: (b["raw"] or {}).get(metric)), "matched": None, "matched_robust": None,
            "median_r_fall": _trend(buckets, lambda b: b["strength"].get("r", {}).get("median"))}  # fmt: skip
     ends = _ends(buckets, matched)
     if ends:
-        first, last = (_score(buckets[i]["matched"], metric) for i in ends)
+        first, last = (entry_scores(buckets[i]["matched"], metric) for i in ends)
         out["matched"] = first["mean"] - last["mean"]
         out["matched_robust"] = bool(first["low"] > last["high"] + TOLERANCE or first["high"] < last["low"] - TOLERANCE)
     dedup_ends = _ends(buckets, deduplicated)
@@ -70,7 +69,7 @@ def layer_pair_trends(buckets: list[dict], metric: str) -> dict:
     removed = []
     for i in range(len(buckets[0]["strata"])):
         def stratum(b, i=i):
-            return (_score(b["strata"][i], metric) or {}).get("mean")
+            return (entry_scores(b["strata"][i], metric) or {}).get("mean")
         stratum_ends = _ends(buckets, stratum)
         if stratum_ends:
             removed.append(_removed(_trend(buckets, stratum), _trend(buckets, matched, stratum_ends)))

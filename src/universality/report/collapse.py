@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from universality.collapse.matched import entry_scores
+from universality.collapse.verdict import VERDICT_METRICS
 from universality.params.schema import Collapse
 from universality.report.latex import GENERATED_HEADER, fmt, layers_cell, table_row
 
-METRICS = {"svcca": "SVCCA", "rsa": "RSA"}  # the collapse stage's curve metrics
+METRICS = {metric: {"svcca": "SVCCA", "rsa": "RSA"}[metric] for metric in VERDICT_METRICS}
 EXPLANATION_NAMES = {"small_n": "small-n inflation", "duplication": "duplicated rows", "weak_pairs": "weak pairs on generic hubs",
                      "splitting": "feature splitting", "collapse": "information collapse"}  # fmt: skip
 
 
-def _mean(entry: dict, metric: str) -> str:
-    scores = entry["scores"][metric] if entry["status"] == "ok" else None
-    return "--" if scores is None else fmt(scores["mean"])
-
-
-def _chance(entry: dict, metric: str) -> str:
-    scores = entry["scores"][metric] if entry["status"] == "ok" else None
-    return "--" if scores is None else fmt(scores["chance_high"])
+def _field(entry: dict, metric: str, field: str = "mean") -> str:
+    scores = entry_scores(entry, metric)
+    return "--" if scores is None else fmt(scores[field])
 
 
 def bucket_table(layer_pairs: list[dict[str, Any]]) -> str:
@@ -37,7 +34,8 @@ def bucket_table(layer_pairs: list[dict[str, Any]]) -> str:
                      fmt(stats["effective_partners"], 1), fmt(r["median"] if r else None), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
             for metric in METRICS:
                 raw = bucket["raw"][metric] if bucket["raw"] else None
-                cells += [fmt(raw), _mean(bucket["matched"], metric), _chance(bucket["matched"], metric), _mean(bucket["deduplicated_best"], metric)]
+                cells += [fmt(raw), _field(bucket["matched"], metric), _field(bucket["matched"], metric, "chance_high"),
+                          _field(bucket["deduplicated_best"], metric)]  # fmt: skip
             lines.append(table_row(cells))
     lines.append("\\bottomrule\n\\end{tabular}\n")
     return "".join(lines)
@@ -51,7 +49,7 @@ def strata_table(layer_pairs: list[dict[str, Any]]) -> str:
     for record in layer_pairs:
         lines.append("\\midrule\n")
         for bucket in record["buckets"]:
-            cells = [" / ".join(_mean(stratum, metric) for metric in METRICS) for stratum in bucket["strata"]]
+            cells = [" / ".join(_field(stratum, metric) for metric in METRICS) for stratum in bucket["strata"]]
             lines.append(table_row([layers_cell(record), bucket["label"], *cells]))
     lines.append(table_row(["", "$n$", *[str(n or "--") for n in (layer_pairs[0]["common_sizes"]["strata"] if layer_pairs else [])]]))
     lines.append("\\bottomrule\n\\end{tabular}\n")

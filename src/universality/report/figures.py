@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from universality.collapse.matched import entry_scores  # noqa: E402
 from universality.io import atomic_path  # noqa: E402
 
 TEXT_WIDTH_IN = 5.5
@@ -85,7 +86,7 @@ def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> No
 
 
 def _bucket_score(entry: dict | None, metric: str, field: str) -> float:
-    scores = entry["scores"][metric] if entry and entry["status"] == "ok" else None
+    scores = entry_scores(entry, metric)
     return np.nan if scores is None else scores[field]
 
 

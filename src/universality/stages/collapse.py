@@ -17,7 +17,8 @@ from universality import io, layout
 from universality.activations.cache import load_layer_pair
 from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
-from universality.collapse.verdict import EXPLANATIONS, layer_pair_trends, verdict
+from universality.collapse.matched import entry_scores
+from universality.collapse.verdict import EXPLANATIONS, VERDICT_METRICS, layer_pair_trends, verdict
 from universality.devices import resolve_device
 from universality.pairing.subsets import hubs, range_buckets
 from universality.params.schema import Params
@@ -25,7 +26,6 @@ from universality.similarity.engine import Engine
 
 log = logging.getLogger(__name__)
 
-CURVE_METRICS = ("svcca", "rsa")  # the metrics of the curves and the verdicts
 CURVE_VARIANTS = ("matched", "deduplicated_best", "deduplicated_mean")
 
 
@@ -34,8 +34,7 @@ def _curve_rows(key: str, buckets: list[dict], metric: str) -> list[dict]:
     for index, bucket in enumerate(buckets):
         row = {"layer_pair": key, "bucket_index": index, "bucket": bucket["subset"], "raw": bucket["raw"][metric] if bucket["raw"] else None}
         for variant in CURVE_VARIANTS:
-            entry = bucket[variant]
-            scores = entry["scores"][metric] if entry["status"] == "ok" else None
+            scores = entry_scores(bucket[variant], metric)
             row[variant] = scores["mean"] if scores else None
             if variant == "matched":
                 row |= {"chance_low": scores["chance_low"] if scores else None, "chance_high": scores["chance_high"] if scores else None}
@@ -49,14 +48,14 @@ def run(params: Params, name: str) -> None:
     if not params.comparisons[name].buckets:
         log.info("%s: no collapse analysis (comparisons.%s.buckets is false)", name, name)
         io.write_json(directory / "results.json", {"layer_pairs": [], "verdict": {}})
-        for metric in CURVE_METRICS:
+        for metric in VERDICT_METRICS:
             io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(columns=["layer_pair", "bucket_index"]).to_csv(index=False))
         io.write_json(directory / "metrics.json", {})
         return
     settings, n = params.collapse, params.nulls
     engine = Engine(params.similarity.svcca_variance, n.precision, resolve_device(n.device, "nulls.device"), n.rsa_paper_max_n)
     summary = io.read_json(layout.pair(name) / "summary.json")
-    layer_pairs, curves = [], {metric: [] for metric in CURVE_METRICS}
+    layer_pairs, curves = [], {metric: [] for metric in VERDICT_METRICS}
     for layer_a, layer_b in params.layer_pairs(name):
         key = layout.layer_pair_key(layer_a, layer_b)
         log.info("collapse analysis of %s, layer pair %s", name, key)
@@ -69,12 +68,12 @@ def run(params: Params, name: str) -> None:
         analysed = bucket_analysis(engine, cache_a.W_dec, cache_b.W_dec, buckets, live, settings, rng)
         hub_ids = hubs(pairs, params.hubs.count)["a_feature"].tolist()
         anatomy = hub_anatomies(pairs, reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
-        trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in CURVE_METRICS}
+        trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in VERDICT_METRICS}
         layer_pairs.append({"layer_a": layer_a, "layer_b": layer_b} | analysed | {"hubs": anatomy, "trends": trends})
-        for metric in CURVE_METRICS:
+        for metric in VERDICT_METRICS:
             curves[metric] += _curve_rows(key, analysed["buckets"], metric)
     signatures = [hub["signature"] for record in layer_pairs for hub in record["hubs"]]
-    verdicts = {metric: verdict([record["trends"][metric] for record in layer_pairs], signatures) for metric in CURVE_METRICS}
+    verdicts = {metric: verdict([record["trends"][metric] for record in layer_pairs], signatures) for metric in VERDICT_METRICS}
     io.write_json(directory / "results.json", {"layer_pairs": layer_pairs, "verdict": verdicts})
     for metric, rows in curves.items():
         io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(rows).to_csv(index=False))
