@@ -30,7 +30,9 @@ def test_pretrained_comparisons_validate_and_name_models_saes_and_layers(params_
     extra = yaml.safe_load((REPO / "experiments/pretrained.yaml").read_text())
     for section in ("token_sets", "models", "sources", "comparisons"):
         params_dict[section] |= extra[section]
+    params_dict["subspaces"] = extra["subspaces"]
     params = parse_params(params_dict)
+    assert params.subspaces.rule == "word_lists" and len(params.subspaces.word_lists) >= 5
     for name in ("pythia", "gemma"):
         assert len(params.layer_pairs(name)) >= 25
         for side in ("a", "b"):
@@ -93,6 +95,11 @@ def test_missing_key_is_named(params_dict):
         (("nulls", "rsa_paper_max_n"), 3, r"nulls.rsa_paper_max_n must be at least 4"),
         (("nulls", "precision"), "float16", r"nulls.precision = 'float16' is not allowed; expected one of 'float64', 'float32'"),
         (("extract", "hook"), "blocks.0.hook_resid_post", r"extract.hook must contain '\{layer\}'"),
+        (("sensitivity", "token_fractions"), [0.0, 1.0], r"token_fractions lie in \(0, 1\]"),
+        (("sensitivity", "min_correlations"), [], "sensitivity.min_correlations, non_concept_top_k and token_fractions each need"),
+        (("subspaces", "min_share"), 0.5, r"min_share in \(0.5, 1\] \(more than half"),
+        (("subspaces", "lexnames"), [], "subspaces.rule is lexname but subspaces.lexnames is empty"),
+        (("comparisons", "shuffled", "sensitivity"), True, "comparisons.shuffled shuffles B's windows and asks for the sensitivity grid"),
     ],
 )
 def test_out_of_range_values_are_refused(params_dict, path, value, message):

@@ -188,10 +188,33 @@ def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
 
 @pytest.mark.slow
 def test_adding_a_comparison_adds_stages_and_reruns_none_of_the_others(project):
-    pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None, "buckets": True}
+    pair = {"a": "planted_b_related", "b": "planted_b_unrelated", "tokens": "planted", "layers": "all", "shuffle_seed": None, "buckets": True,
+            "sensitivity": False}  # fmt: skip
     extra = {"comparisons": {"planted_b_pair": pair}}
     with edited_params(project, extra):
-        assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in ("pair", "main_one_to_one", "appendix_buckets", "collapse")}
+        stages = ("pair", "main_one_to_one", "appendix_buckets", "collapse", "sensitivity", "subspaces")
+        assert changed_stages(project) == {f"{stage}@planted_b_pair" for stage in stages}
+
+
+@pytest.mark.slow
+def test_the_papers_setting_in_the_sensitivity_grid_and_the_subspaces_reproduces_the_main_scores(project):
+    main = {(r["layer_a"], r["layer_b"]): r for r in json.loads((project / "results/main/main_one_to_one/results.json").read_text())}
+    grid = json.loads((project / "results/main/sensitivity/results.json").read_text())
+    baseline = [r for r in grid if r["baseline"]]
+    assert {r["group"] for r in baseline} == {"rule", "direction", "min_correlation", "non_concept", "held_out", "tokens"}
+    for record in baseline:
+        expected = main[record["layer_a"], record["layer_b"]]
+        assert record["pairs_digest"] == expected["pairs_digest"] and record["partner_agreement"] == 1.0
+        if expected["status"] == "ok":
+            assert record["rsa"] == expected["rsa"] and record["svcca"] == expected["svcca"]
+    split = json.loads((project / "results/main/subspaces/results.json").read_text())
+    assert split["status"] == "ok" and len(split["grid"]) == len(split["categories"]) * len(main)
+    for record in split["identity"]:
+        expected = main[record["layer_a"], record["layer_b"]]
+        assert record["n"] == expected["n"] and record["all"]["pairs_digest"] == expected["pairs_digest"]
+        if expected["status"] == "ok":
+            assert record["all"]["rsa"] == expected["rsa"]
+    assert json.loads((project / "results/skyline/sensitivity/results.json").read_text()) == []  # sensitivity: false
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ def test_caches_of_different_token_sets_are_never_paired(tmp_path, monkeypatch):
     for source, token_hash in (("x", "abc"), ("y", "def")):
         save_cache(layout.activation_cache(source, 0), ActivationCache(codes, np.zeros((4, 3), np.float32), META | {"token_hash": token_hash}))
     with pytest.raises(ValueError, match=r"x L0 and y L0 come from different token sets \(abc vs def\)"):
-        load_layer_pair(Comparison(a="x", b="y", tokens="t", layers="all", shuffle_seed=None, buckets=False), 0, 0)
+        load_layer_pair(Comparison(a="x", b="y", tokens="t", layers="all", shuffle_seed=None, buckets=False, sensitivity=False), 0, 0)
 
 
 def test_missing_cache_names_the_commands_that_rebuild_it(tmp_path):

@@ -23,6 +23,8 @@ STAGES = {
     "main_one_to_one": ("comparisons", "score a comparison's 1-1 pairs with their nulls (main body)"),
     "appendix_buckets": ("comparisons", "score a comparison's multiplicity buckets (appendix)"),
     "collapse": ("comparisons", "why a comparison's scores rise as pairs become one-to-one (matched n, deduplication, r strata, hubs)"),
+    "sensitivity": ("comparisons", "a comparison's 1-1 scores under every 1-1 rule, direction, filter setting and token prefix"),
+    "subspaces": ("comparisons", "a comparison's token-identity control and semantic-category grid"),
     "calibration": (None, "the main comparison against its skyline, floor, other seeds and shuffled windows"),
     "render": (None, "tables, number macros and figures of the comparisons `paper` names"),
     "paper": (None, "build paper/main.pdf with latexmk"),

@@ -11,6 +11,8 @@
     results/<comparison>/pair_metrics.json   pair: 1-1 size, largest multiplicity, dead shares per layer pair
     results/<comparison>/main_one_to_one/, results/<comparison>/appendix_buckets/   scores
     results/<comparison>/collapse/     collapse: why scores rise as pairs become one-to-one
+    results/<comparison>/sensitivity/  sensitivity: the 1-1 scores under every choice of the pairing
+    results/<comparison>/subspaces/    subspaces: token-identity control, semantic-category grid
     results/calibration/               calibration: skyline, floor, seeds, shuffled windows
     paper/generated/, figures/         render: tables, number macros, figures
 
@@ -86,6 +88,16 @@ def scored(comparison: str, stage: str) -> Path:
 def collapse(comparison: str) -> Path:
     """The collapse stage's results: matched, deduplicated and stratified bucket scores, hub anatomy, verdicts."""
     return Path("results") / comparison / "collapse"
+
+
+def sensitivity(comparison: str) -> Path:
+    """The sensitivity stage's results: the 1-1 scores under every variant of the pairing."""
+    return Path("results") / comparison / "sensitivity"
+
+
+def subspaces(comparison: str) -> Path:
+    """The subspaces stage's results: the token-identity control and the semantic-category grid."""
+    return Path("results") / comparison / "subspaces"
 
 
 def calibration() -> Path:

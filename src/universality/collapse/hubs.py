@@ -2,7 +2,7 @@
 
 Two mechanisms make hubs with different signatures:
 - feature splitting: the B children are finer versions of the A concept. Each child fires
-  inside the hub's tokens (high containment, and at least `MIN_LIFT` times the containment a
+  inside the hub's tokens (high containment, and at least `collapse.min_lift` times the containment a
   child independent of the hub would show, which is the hub's density) and the children fire
   apart from one another (sibling co-firing below their co-firing with the hub).
 - a catch-all: a dense, generic A feature (firing on many times the median feature's share of
@@ -19,7 +19,6 @@ import scipy.sparse as sp
 
 from universality.params.schema import Collapse
 
-MIN_LIFT = 2.0  # a split hub's containment over its density: a dense hub contains any child by chance
 MAX_CHILDREN = 200  # children per hub in the pairwise statistics (a seeded sample above this)
 
 
@@ -77,7 +76,7 @@ def signature(anatomy: dict, median_density: float, median_r: float, settings: C
     if anatomy["density"] >= settings.dense_factor * median_density and anatomy["mean_r"] < median_r:
         return "catch-all"
     siblings = anatomy["sibling_jaccard"]
-    inside = anatomy["containment"] >= settings.split_containment and anatomy["containment"] >= MIN_LIFT * anatomy["density"]
+    inside = anatomy["containment"] >= settings.split_containment and anatomy["containment"] >= settings.min_lift * anatomy["density"]
     if inside and siblings is not None and siblings < anatomy["parent_jaccard"]:
         return "split"
     return "neither"

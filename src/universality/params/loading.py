@@ -124,6 +124,8 @@ def _check_names(params: Params) -> None:
                     f"params.yaml: comparisons.{name} is over token set {comparison.tokens!r} but source {source!r} reads "
                     f"{params.sources[source].tokens!r}; both sources of a comparison must read its token set"
                 )
+        if comparison.sensitivity and comparison.shuffle_seed is not None:
+            raise ParamsError(f"params.yaml: comparisons.{name} shuffles B's windows and asks for the sensitivity grid; set sensitivity: false (the grid re-pairs aligned tokens)")
     for role, name in params.paper.named().items():
         if name not in params.comparisons:
             raise ParamsError(f"params.yaml: paper.{role} = {name!r} names no entry of comparisons ({', '.join(params.comparisons)})")
@@ -183,11 +185,22 @@ def _check_values(params: Params) -> None:
     collapse = params.collapse
     if collapse.min_n < 4 or collapse.draws < 1:
         raise ParamsError(f"params.yaml: collapse.min_n must be at least 4 and collapse.draws at least 1, got {collapse.min_n} and {collapse.draws}")
-    if not 0.0 < collapse.level < 1.0 or not 0.0 < collapse.split_containment <= 1.0 or collapse.dense_factor <= 0.0:
-        raise ParamsError("params.yaml: collapse.level must lie in (0, 1), collapse.split_containment in (0, 1], collapse.dense_factor above 0")
+    if not 0.0 < collapse.level < 1.0 or not 0.0 < collapse.split_containment <= 1.0 or collapse.dense_factor <= 0.0 or collapse.min_lift < 1.0:
+        raise ParamsError("params.yaml: collapse.level must lie in (0, 1), collapse.split_containment in (0, 1], collapse.dense_factor above 0, collapse.min_lift at least 1")
     strata = collapse.r_strata
     if len(strata) < 2 or any(lo >= hi for lo, hi in zip(strata, strata[1:])) or not -1.0 <= strata[0] < strata[-1] <= 1.0:
         raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations in [-1, 1], got {strata}")
+    grid = params.sensitivity
+    if not grid.min_correlations or not grid.non_concept_top_k or not grid.token_fractions:
+        raise ParamsError("params.yaml: sensitivity.min_correlations, non_concept_top_k and token_fractions each need at least one value")
+    if any(not -1.0 <= t < 1.0 for t in grid.min_correlations) or min(grid.non_concept_top_k) < 1 or any(not 0.0 < f <= 1.0 for f in grid.token_fractions):
+        raise ParamsError("params.yaml: sensitivity.min_correlations must lie in [-1, 1), non_concept_top_k be at least 1, token_fractions lie in (0, 1]")
+    subspaces = params.subspaces
+    if subspaces.top_k < 1 or not 0.0 < subspaces.identity_share <= 1.0 or not 0.5 < subspaces.min_share <= 1.0:
+        raise ParamsError("params.yaml: subspaces.top_k must be at least 1, identity_share lie in (0, 1] and min_share in (0.5, 1] (more than half, so a feature has one category)")
+    categories = subspaces.lexnames if subspaces.rule == "lexname" else list(subspaces.word_lists or {})
+    if not categories:
+        raise ParamsError(f"params.yaml: subspaces.rule is {subspaces.rule} but subspaces.{'lexnames' if subspaces.rule == 'lexname' else 'word_lists'} is empty; list the categories")
     for i, (lo, hi) in enumerate(params.subsets.ranges):
         if lo < 1 or (hi is not None and hi < lo):
             raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")

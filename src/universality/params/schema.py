@@ -215,7 +215,8 @@ class Comparison:
     only (the skyline: one model, two SAE seeds). `shuffle_seed` (an integer) pairs A's tokens
     with B's tokens of other windows, shuffled with that seed: token alignment is broken, so
     what passes the filters passes by chance. `buckets: false` leaves the appendix's
-    multiplicity buckets unscored (comparisons read only at their 1-1 pairs).
+    multiplicity buckets unscored (comparisons read only at their 1-1 pairs). `sensitivity: true`
+    runs the sensitivity grid and the subspace analyses on the comparison (B's windows unshuffled).
     """
 
     a: str
@@ -224,6 +225,7 @@ class Comparison:
     layers: Literal["all", "same"]
     shuffle_seed: int | None
     buckets: bool
+    sensitivity: bool
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,29 @@ class Collapse:
     r_strata: list[float]  # edges of the pair-correlation strata
     dense_factor: float  # a hub is dense when it fires on this many times the median live A feature's share of tokens
     split_containment: float  # a split hub's children lie inside its active tokens at least this much
+    min_lift: float  # ... and at least this many times the hub's own share of tokens (a dense hub contains any child by chance)
     seed: int
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """The settings the sensitivity grid tries besides the four 1-1 rules, both directions and the held-out filter on and off."""
+
+    min_correlations: list[float]  # thresholds of the correlation filter
+    non_concept_top_k: list[int]  # top tokens of the non-concept filter (and the filter off)
+    token_fractions: list[float]  # shares of the analysis windows paired, the first ones
+
+
+@dataclass(frozen=True)
+class Subspaces:
+    """Pairs by what their features fire on: token identity and semantic categories, from each feature's top tokens."""
+
+    top_k: int  # top-activating tokens per feature
+    identity_share: float  # a token-identity feature: at least this share of its top tokens is one token
+    rule: Literal["lexname", "word_lists"]  # a token's category: its WordNet gloss's lexicographer file, or the word list holding its text
+    min_share: float  # a feature's category: the one more than half (at least this share) of its top tokens carry
+    lexnames: list[str]  # the categories of rule lexname
+    word_lists: dict[str, list[str]] | None  # the categories of rule word_lists: name -> words
 
 
 @dataclass(frozen=True)
@@ -364,6 +388,8 @@ class Params:
     similarity: Similarity
     nulls: Nulls
     collapse: Collapse
+    sensitivity: Sensitivity
+    subspaces: Subspaces
 
     def hook_name(self, layer: int) -> str:
         return self.extract.hook.format(layer=layer)

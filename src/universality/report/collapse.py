@@ -139,7 +139,7 @@ def collapse_macros(results: dict[str, Any], settings: Collapse) -> dict[str, st
     layer_pairs, verdicts, min_n = results["layer_pairs"], results["verdict"], settings.min_n
     macros = {"collapse-matched-n": _sizes(layer_pairs, "matched", "pairs"),
               "collapse-dedup-n": _sizes(layer_pairs, "deduplicated", "distinct partners"),
-              "collapse-min-n": str(min_n), "collapse-draws": str(settings.draws)}  # fmt: skip
+              "collapse-min-n": str(min_n), "collapse-draws": str(settings.draws), "collapse-min-lift": f"{settings.min_lift:g}"}  # fmt: skip
     for metric, label in METRICS.items():
         for key, sentence in _sentences(label, verdicts[metric], min_n, macros["collapse-matched-n"]).items():
             macros[f"collapse-{metric}-{key.replace('_', '-')}"] = sentence

@@ -34,7 +34,7 @@ STYLE = {
 }
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
+def save_pdf(figure: plt.Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": None})
     plt.close(figure)
@@ -63,7 +63,7 @@ def one_to_one_nulls(records: list[dict[str, Any]], null_scores: pd.DataFrame, p
             axis.set_ylabel(title)
             axis.set_title(f"{title}: 1-1 pairs vs. row-shuffle null")
             axis.set_ylim(min(-0.05, axis.get_ylim()[0]), 1.02)
-        _save(figure, path)
+        save_pdf(figure, path)
 
 
 def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> None:
@@ -82,7 +82,7 @@ def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> No
         axis.set_xlabel("multiplicity $m$ of the pair's A partner")
         axis.set_ylabel("B features")
         axis.legend(title="layers", frameon=False, ncols=min(4, len(pairs_by_layer_pair)))
-        _save(figure, path)
+        save_pdf(figure, path)
 
 
 def _bucket_score(entry: dict | None, metric: str, field: str) -> float:
@@ -117,4 +117,4 @@ def collapse_curves(layer_pairs: list[dict[str, Any]], metrics: dict[str, str], 
         axes[-1, 0].set_xlabel("multiplicity $m$")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
-        _save(figure, path)
+        save_pdf(figure, path)

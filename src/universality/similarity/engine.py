@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from universality.devices import resolve_device
+from universality.params.schema import Params
 from universality.similarity.factored import FactoredScores
 from universality.similarity.metrics import METRICS, rsa_paper
 from universality.similarity.ranked import RankedScores
@@ -40,6 +42,12 @@ class Engine:
         scores = FactoredScores(X, np.arange(len(X)), Y, self.variance, PRECISIONS[self.precision], self.device).scores(np.arange(len(X))[None])
         scores["rsa_paper"] = [rsa_paper(X, Y) if len(X) <= self.max_rank_pairs else np.nan]
         return {metric: float(scores[metric][0]) for metric in METRICS}
+
+
+def engine_for(params: Params) -> Engine:
+    """The engine `params` configure (similarity.svcca_variance and nulls.precision, device, rsa_paper_max_n)."""
+    n = params.nulls
+    return Engine(params.similarity.svcca_variance, n.precision, resolve_device(n.device, "nulls.device"), n.rsa_paper_max_n)
 
 
 class Reassigned:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import false_discovery_control
 
+from universality.params.schema import Nulls
 from universality.similarity.engine import Engine
 from universality.similarity.metrics import METRICS, svcca
 from universality.similarity.size_matched import FeaturePools, size_matched_draw
@@ -56,6 +57,11 @@ class NullSettings:
     ci_draws: int
     ci_fraction: float
     ci_level: float
+
+
+def null_settings(nulls: Nulls) -> NullSettings:
+    """The draws and interval `params.yaml`'s nulls section asks for."""
+    return NullSettings(nulls.permutations, nulls.size_matched_draws, nulls.ci_draws, nulls.ci_fraction, nulls.ci_level)
 
 
 def p_value(observed: float, null: np.ndarray, exhaustive: bool = False) -> float:

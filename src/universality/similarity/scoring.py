@@ -18,12 +18,11 @@ import pandas as pd
 
 from universality import io, layout
 from universality.activations.cache import load_layer_pair
-from universality.devices import resolve_device
 from universality.pairing.ground_truth import planted_recovery
 from universality.pairing.subsets import Subset, collapse_stats
 from universality.params.schema import Params
-from universality.similarity.engine import Engine
-from universality.similarity.nulls import NullSettings, compare
+from universality.similarity.engine import Engine, engine_for
+from universality.similarity.nulls import NullSettings, compare, null_settings
 from universality.similarity.size_matched import FeaturePools
 from universality.similarity.metrics import METRICS
 
@@ -42,9 +41,7 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder,
     scored = dict(scored or {})  # (layer_a, layer_b, pairs digest) -> (scores, null scores)
     pair_dir = layout.pair(comparison)
     summary = io.read_json(pair_dir / "summary.json")
-    n = params.nulls
-    settings = NullSettings(n.permutations, n.size_matched_draws, n.ci_draws, n.ci_fraction, n.ci_level)
-    engine = Engine(params.similarity.svcca_variance, n.precision, resolve_device(n.device, "nulls.device"), n.rsa_paper_max_n)
+    engine, settings = engine_for(params), null_settings(params.nulls)
     for layer_a, layer_b in params.layer_pairs(comparison):
         cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
         key = layout.layer_pair_key(layer_a, layer_b)
@@ -55,11 +52,10 @@ def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder,
         pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
         for subset in build_subsets(kept, edges[edges["kept"]]):
             partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
-            digest = pairs_digest(subset.pairs)  # seeds the nulls: the same pairs get the same scores in every stage
+            digest = pairs_digest(subset.pairs)
             if (layer_a, layer_b, digest) not in scored:
-                X, Y = cache_a.W_dec[partners], cache_b.W_dec[b_features]
-                log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(X))
-                scores = compare(X, Y, partners, pools, engine, settings, [n.seed, layer_a, layer_b, int(digest, 16)])
+                log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(subset.pairs))
+                scores = score_pairs(subset.pairs, cache_a.W_dec, cache_b.W_dec, pools, engine, settings, [params.nulls.seed, layer_a, layer_b])
                 scored[layer_a, layer_b, digest] = scores, scores.pop("null_scores", None)
             else:
                 log.info("%s, layer pair L%d-L%d: the same pairs as a subset already scored", subset.name, layer_a, layer_b)
@@ -97,6 +93,14 @@ def scored_in(directory) -> dict[tuple, tuple[dict, dict | None]]:
         by_null = {null: {metric: draws[metric].to_numpy() for metric in METRICS} for null, draws in rows.groupby("null", sort=False)}
         out[record["layer_a"], record["layer_b"], record["pairs_digest"]] = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}, by_null or None
     return out
+
+
+def score_pairs(pairs: pd.DataFrame, rows_a: np.ndarray, rows_b: np.ndarray, pools: FeaturePools, engine: Engine,
+                settings: NullSettings, seed: list[int]) -> dict[str, Any]:  # fmt: skip
+    """`compare` of a subset's pairs (rows_a[a_partner] against rows_b[b_feature]), seeded by `seed` and the pairs' digest,
+    so that the same pairs of the same layer pair get the same scores in every stage."""
+    partners, b_features = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
+    return compare(rows_a[partners], rows_b[b_features], partners, pools, engine, settings, [*seed, int(pairs_digest(pairs), 16)])
 
 
 def feature_pools(W_dec_a, W_dec_b, pairs: pd.DataFrame, reverse: pd.DataFrame) -> FeaturePools:

@@ -140,24 +140,27 @@ def token_metadata(directory: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TokenText:
-    """Text side of the counted tokens: their ids, (window, offset) positions, the windows, the vocabulary."""
+    """Text side of the counted tokens: their ids, (window, offset) positions, documents, the windows, the vocabulary."""
 
     token_ids: np.ndarray
     positions: np.ndarray
+    documents: np.ndarray  # the index (a row of documents.parquet) of each counted token's document
     windows: np.ndarray
     vocabulary: pd.DataFrame
 
     def rows(self, rows: np.ndarray) -> TokenText:
         """The text of counted tokens `rows`, in that order."""
-        return dataclasses.replace(self, token_ids=self.token_ids[rows], positions=self.positions[rows])
+        return dataclasses.replace(self, token_ids=self.token_ids[rows], positions=self.positions[rows], documents=self.documents[rows])
 
 
 def load_token_text(directory: Path) -> TokenText | None:
     """The text of a token set's counted tokens; None for a token set without text (planted)."""
     if not (directory / VOCABULARY_FILE).exists():
         return None
-    windows, mask = load_token_set(directory).analysis_windows()
-    return TokenText(windows[mask], np.argwhere(mask), windows, io.read_parquet(directory / VOCABULARY_FILE))
+    token_set = load_token_set(directory)
+    windows, mask = token_set.analysis_windows()
+    documents = token_set.documents[token_set.analysis][mask]
+    return TokenText(windows[mask], np.argwhere(mask), documents, windows, io.read_parquet(directory / VOCABULARY_FILE))
 
 
 def tokenize_documents(documents: Sequence[str], encode: Callable[[list[str]], list[list[int]]]) -> list[list[int]]:

@@ -19,10 +19,9 @@ from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
 from universality.collapse.matched import entry_scores
 from universality.collapse.verdict import EXPLANATIONS, VERDICT_METRICS, layer_pair_trends, verdict
-from universality.devices import resolve_device
 from universality.pairing.subsets import hubs, range_buckets
 from universality.params.schema import Params
-from universality.similarity.engine import Engine
+from universality.similarity.engine import engine_for
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +51,7 @@ def run(params: Params, name: str) -> None:
             io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(columns=["layer_pair", "bucket_index"]).to_csv(index=False))
         io.write_json(directory / "metrics.json", {})
         return
-    settings, n = params.collapse, params.nulls
-    engine = Engine(params.similarity.svcca_variance, n.precision, resolve_device(n.device, "nulls.device"), n.rsa_paper_max_n)
+    settings, engine = params.collapse, engine_for(params)
     summary = io.read_json(layout.pair(name) / "summary.json")
     layer_pairs, curves = [], {metric: [] for metric in VERDICT_METRICS}
     for layer_a, layer_b in params.layer_pairs(name):

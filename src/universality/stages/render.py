@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from universality import io, layout
 from universality.params.schema import Params
-from universality.report import calibration, collapse, figures, numbers, tables
+from universality.report import calibration, collapse, figures, numbers, sensitivity, subspaces, tables
 from universality.similarity.nulls import family_q_values
 
 HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
@@ -49,7 +49,16 @@ def run(params: Params) -> None:
     io.write_text(generated / "appendix" / "collapse_buckets.tex", collapse.bucket_table(analysed["layer_pairs"]))
     io.write_text(generated / "appendix" / "collapse_strata.tex", collapse.strata_table(analysed["layer_pairs"]))
     io.write_text(generated / "appendix" / "collapse_hubs.tex", collapse.hub_anatomy_table(analysed["layer_pairs"], HUBS_PER_LAYER_PAIR))
-    extra = calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
+    grid = io.read_json(layout.sensitivity(main) / "results.json")
+    io.write_text(generated / "appendix" / "sensitivity.tex", sensitivity.sensitivity_table(grid))
+    sensitivity.sensitivity_figure(grid, layout.FIGURES / "sensitivity.pdf")
+    split = io.read_json(layout.subspaces(main) / "results.json")
+    io.write_text(generated / "appendix" / "token_identity.tex", subspaces.identity_table(split["identity"]))
+    io.write_text(generated / "appendix" / "semantic_rule.tex", subspaces.rule_table(split))
+    io.write_text(generated / "appendix" / "semantic_grid.tex", subspaces.grid_table(split))
+    subspaces.grid_figure(split, layout.FIGURES / "semantic_grid.pdf")
+    extra = (calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
+             | sensitivity.sensitivity_macros(grid) | subspaces.subspace_macros(split))  # fmt: skip
     io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted, extra))
     figures.collapse_curves(analysed["layer_pairs"], collapse.METRICS, layout.FIGURES / "collapse_curves.pdf")
     null_scores = io.read_parquet(layout.scored(main, MAIN) / "null_scores.parquet")
