@@ -115,7 +115,7 @@ def test_held_out_filter_reads_top_tokens_and_contexts_at_the_tokens_the_pairing
     windows[:, 0] = 0  # BOS, not counted
     positions = np.array([(w, o) for w in range(n_windows) for o in range(1, length)])
     token_ids = windows[positions[:, 0], positions[:, 1]]
-    text = TokenText(token_ids=token_ids, positions=positions, windows=windows, vocabulary=VOCABULARY)
+    text = TokenText(token_ids=token_ids, positions=positions, documents=positions[:, 0], windows=windows, vocabulary=VOCABULARY)
     n = len(token_ids)
     a = (rng.random((n, 4)) < 0.2) * rng.uniform(0.5, 1.5, (n, 4))
     a[:, 0] = (token_ids == 2) * rng.uniform(0.5, 1.5, n)  # fires on " cat" only
