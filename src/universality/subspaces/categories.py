@@ -36,10 +36,9 @@ def feature_categories(top_rows: np.ndarray, labels: np.ndarray, n_categories: i
     """Per feature (its top-activating token rows, -1 padded): the category of at least `min_share` of them, else -1."""
     present = top_rows >= 0
     token_labels = np.where(present, labels[np.maximum(top_rows, 0)], -1)
-    counts = np.stack([(token_labels == c).sum(axis=1) for c in range(n_categories)], axis=1) if n_categories else np.zeros((len(top_rows), 1))
-    best = counts.argmax(axis=1)
-    share = counts[np.arange(len(top_rows)), best] / np.maximum(present.sum(axis=1), 1)
-    return np.where(present.any(axis=1) & (share >= min_share) & (counts.max(axis=1) > 0), best, -1)
+    counts = np.stack([(token_labels == c).sum(axis=1) for c in range(n_categories)], axis=1)
+    share = counts.max(axis=1) / np.maximum(present.sum(axis=1), 1)  # 0 for a feature that never fired
+    return np.where(share >= min_share, counts.argmax(axis=1), -1)
 
 
 def pairs_in_category(pairs: pd.DataFrame, category_a: np.ndarray, category_b: np.ndarray, category: int) -> pd.DataFrame:
