@@ -1,12 +1,13 @@
 # Two commands on a fresh machine: `make paper` builds paper/main.pdf on the default
 # experiment; `make test` runs the tests. Both install whatever is missing first.
+# `make verify`, after `make paper`, reads the PDF back and checks it against the results.
 SHELL := /bin/bash
 VENV := .venv
 DEBIAN_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended poppler-utils wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup system-packages paper test clean
+.PHONY: setup system-packages paper verify test clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -29,6 +30,9 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 paper: setup
 	dvc repro
 	@echo "Built paper/main.pdf"
+
+verify:
+	python -m universality verify
 
 test: setup
 	python -m pytest

@@ -10,10 +10,11 @@ from sae_lens.synthetic.hierarchy import HierarchyNode, hierarchy_modifier
 
 from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
-from universality.collapse.matched import common_size, matched_scores, one_row_per_partner
+from universality.collapse.matched import common_size, entry_scores, matched_scores, one_row_per_partner
 from universality.collapse.verdict import layer_pair_trends, verdict
 from universality.pairing.correlation import pair_sparse
 from universality.pairing.subsets import Subset, hubs, range_buckets
+from universality.report.latex import fmt
 from universality.similarity.engine import Engine
 
 PARENTS, CHILDREN, SHARED = 4, 4, 40  # parent concepts in A, children per parent in B, features both sides have 1-1
@@ -149,16 +150,48 @@ def test_sentences_and_conclusion_follow_the_verdicts(params):
     assert empty["collapse-rsa-conclusion"].endswith("information collapse could not be tested.")
 
 
+def table_rows(table: str) -> tuple[list[str], list[list[str]]]:
+    """A generated table's last head line and its data rows (no group rows or rules), as cells."""
+    head, body = table.split("\\toprule\n", 1)[1].split("\\midrule\n", 1)
+    body = body.split("\\endhead\n")[-1]
+    rows = [line.removesuffix(" \\\\").split(" & ") for line in body.splitlines() if line.endswith("\\\\") and not line.startswith("\\multicolumn")]
+    return head.splitlines()[-1].removesuffix(" \\\\").split(" & "), rows
+
+
+def wide_bucket_row(bucket: dict, metrics) -> list[str]:
+    """A bucket's cells in the one wide table that the coverage and score tables replace, after its layer pair."""
+    r, stats = bucket["strength"].get("r") or {}, bucket["collapse"]
+    cells = [bucket["label"], str(bucket["pairs"]), str(bucket["distinct_a"]), fmt(stats["coverage_b"]), fmt(stats["effective_partners"], 1),
+             fmt(r.get("median")), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
+    for metric in metrics:
+        matched, deduplicated = (entry_scores(bucket[key], metric) or {} for key in ("matched", "deduplicated_best"))
+        cells += [fmt((bucket["raw"] or {}).get(metric)), fmt(matched.get("mean")), fmt(matched.get("chance_high")), fmt(deduplicated.get("mean"))]
+    return cells
+
+
 def test_tables_and_figure_list_every_bucket_and_hub(planted, params, tmp_path):
-    from universality.report.collapse import METRICS, bucket_table, hub_anatomy_table, strata_table
+    from universality.report.collapse import METRICS, bucket_coverage_table, bucket_score_table, hub_children_table, hub_profile_table, strata_table
     from universality.report.figures import collapse_curves
 
     pairs, reverse = planted["pairing"].pairs, planted["pairing"].reverse
     buckets = range_buckets(pairs, params.subsets.ranges)
     record = {"layer_a": 0, "layer_b": 1} | bucket_analysis(Engine(0.99), *planted["W"], buckets, (45, 68), params.collapse, np.random.default_rng(0))
     record["hubs"] = hub_anatomies(pairs, reverse, *planted["codes"], *planted["W"], hubs(pairs, 3)["a_feature"].tolist(), params.collapse)
-    assert bucket_table([record]).count("0 / 1 &") == len(params.subsets.ranges)
-    assert strata_table([record]).count("0 / 1 &") == len(params.subsets.ranges)
-    assert hub_anatomy_table([record], 2).count("0 / 1 &") == 2
+    coverage, scores, strata = bucket_coverage_table([record]), bucket_score_table([record]), strata_table([record])
+    for table in (coverage, scores, strata):  # a row per layer pair and bucket: long tables, the layer pair in a group row
+        assert "\\begin{longtable}" in table and table.count("\\emph{Layers 0 / 1}") == 1
+    (_, coverage_rows), (_, score_rows) = table_rows(coverage), table_rows(scores)
+    assert [c + s[1:] for c, s in zip(coverage_rows, score_rows, strict=True)] == [wide_bucket_row(b, METRICS) for b in record["buckets"]]
+    _, strata_rows = table_rows(strata)
+    assert [row[0] for row in strata_rows] == [b["label"] for b in record["buckets"]] + ["common $n$"]
+    assert strata_rows[-1][1:] == [str(n or "--") for n in record["common_sizes"]["strata"]]
+    (profile_head, profile_rows), (children_head, children_rows) = (table_rows(f([record], 2)) for f in (hub_profile_table, hub_children_table))
+    for hub, profile, children in zip(record["hubs"][:2], profile_rows, children_rows, strict=True):
+        assert profile[0] == children[0]  # both tables list the same hubs in the same order
+        assert dict(zip(profile_head, profile)) | dict(zip(children_head, children)) == {
+            "A feature": str(hub["a_feature"]), "$m$": str(hub["multiplicity"]), "density$\\times$": fmt(hub["density_ratio"], 1),
+            "$\\|d\\|$": fmt(hub["decoder_norm"], 2), "mean $r$": fmt(hub["mean_r"], 2), "contained": fmt(hub["containment"], 2),
+            "lift": fmt(hub["containment_lift"], 1), "sibling $J$": fmt(hub["sibling_jaccard"], 2), "sibling cos": fmt(hub["sibling_cosine"], 2),
+            "reverse $m$": str(hub["reverse_multiplicity"]), "signature": hub["signature"]}  # fmt: skip
     collapse_curves([record], METRICS, tmp_path / "curves.pdf")
     assert (tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")

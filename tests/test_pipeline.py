@@ -74,18 +74,6 @@ def dvc(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
-def macro_values(numbers_tex: str) -> dict[str, str]:
-    pattern = r"\\uvdefine\{([^}]*)\}\{((?:[^{}]|\{,\})*)\}"
-    return {key: value.replace("\\%", "%").replace("{,}", ",") for key, value in re.findall(pattern, numbers_tex)}
-
-
-def printed_parts(value: str) -> list[str]:
-    """What a macro's value must show in the PDF's text: all of it, or for a sentence its first and last 40 characters
-    (a page break may put a float's text in between); hyphens dropped, since one may break a line."""
-    flat = " ".join(value.replace("\\_", "_").split()).replace("-", "")
-    return [flat] if len(flat) <= 80 else [flat[:40], flat[-40:]]
-
-
 def changed_stages(project: Path) -> set[str]:
     """Stage instances `dvc status` reports as changed."""
     status = yaml.safe_load(dvc("status", "--json", cwd=project)) or {}
@@ -117,16 +105,44 @@ def project(tmp_path_factory) -> Path:
     return project
 
 
+def make_verify(project: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["make", "verify"], cwd=project, env=env, capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def tampered(path: Path, edit):
+    """`path` with its text replaced by `edit(text)`, restored afterwards."""
+    original = path.read_text()
+    path.write_text(edit(original))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def _another_score(table: str) -> str:
+    """The table with its first three-decimal score cell changed."""
+    score = re.search(r"(?<=& )-?\d\.\d{3}(?= &)", table)
+    replacement = "0.123" if score.group() != "0.123" else "0.321"
+    return table[: score.start()] + replacement + table[score.end() :]
+
+
+def _another_rsa(results: str) -> str:
+    records = json.loads(results)
+    scored = next(record for record in records if record["status"] == "ok")
+    scored["rsa"]["observed"] += 0.5
+    return json.dumps(records)
+
+
 @pytest.mark.slow
 def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
-    pdf = project / "paper" / "main.pdf"
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    text = " ".join(text.replace("-\n", "").split())
-    numbers = macro_values((project / "paper/generated/numbers.tex").read_text())
+    from universality.report.readback import macro_values, missing_macros, pdf_text
+
+    numbers_tex = (project / "paper/generated/numbers.tex").read_text()
+    numbers = macro_values(numbers_tex)
     assert len(numbers) >= 40
-    unhyphenated = text.replace("-", "")  # a hyphen may break a value across lines
-    missing = {key: value for key, value in numbers.items() if not all(part in unhyphenated for part in printed_parts(value))}
-    assert not missing, f"numbers absent from the PDF: {missing}"
+    assert missing_macros(numbers_tex, pdf_text(project / "paper" / "main.pdf")) == {}
     assert numbers["permutations"] == "50" and numbers["comparison"] == "main"
     assert numbers["n-layer-pairs"] == "6" and numbers["vocab-size"] == "512"
     planted = yaml.safe_load((project / "results/planted_related/main_one_to_one/results.json").read_text())
@@ -135,6 +151,24 @@ def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
     metrics = yaml.safe_load((project / "results/main/main_one_to_one/metrics.json").read_text())
     assert f"{max(m['svcca'] for m in metrics.values() if 'svcca' in m):.3f}" == numbers["svcca-max"]
     assert "Data and pipelines are up to date" in dvc("repro", cwd=project)
+
+
+@pytest.mark.slow
+def test_make_verify_passes_on_the_build_and_fails_on_a_changed_source_or_result(project):
+    passed = make_verify(project)
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    table = project / "paper/generated/main/one_to_one.tex"
+    with tampered(table, _another_score):
+        failed = make_verify(project)
+    assert failed.returncode != 0
+    assert "paper/generated/main/one_to_one.tex differs from what the results files give" in failed.stderr
+    assert "paper/main.pdf does not show this row of paper/generated/main/one_to_one.tex" in failed.stderr
+    with tampered(project / "results/main/main_one_to_one/results.json", _another_rsa):
+        failed = make_verify(project)
+    assert failed.returncode != 0
+    assert "paper/generated/main/one_to_one.tex differs from what the results files give" in failed.stderr
+    assert "`dvc status` reports stage main_one_to_one@main as changed" in failed.stderr
+    assert make_verify(project).returncode == 0  # restored: nothing else was touched
 
 
 @pytest.mark.slow

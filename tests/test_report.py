@@ -2,7 +2,7 @@ import pytest
 
 from universality.report.latex import fmt, fmt_p, latex_text
 from universality.report.numbers import _dead_feature_macros, planted_verdict
-from universality.report.tables import bucket_table, filter_table, hub_table, one_to_one_table
+from universality.report.tables import bucket_table, filter_table, hub_table, one_to_one_table, rule_size_table
 
 
 def record(**overrides):
@@ -10,8 +10,8 @@ def record(**overrides):
         "layer_a": 1, "layer_b": 2, "subset": "one_to_one", "label": "$m = 1$", "kind": "range", "n": 40,
         "distinct_a": 40, "status": "ok",
         "svcca": {"observed": 0.97123, "k_x": 34, "k_y": 32, "row_shuffle": {"p": 0.000999}, "group": {"p": 0.002},
-                  "size_matched": {"null_mean": 0.9, "null_sd": 0.007, "p": 0.04}},
-        "rsa": {"observed": 0.6, "row_shuffle": {"p": 0.5}, "group": {"p": 0.6}, "size_matched": {"null_mean": -0.0002, "null_sd": 0.036, "p": 0.7}},
+                  "size_matched": {"null_mean": 0.9, "null_sd": 0.007, "p": 0.04, "q": 0.08, "effect": 0.71}},
+        "rsa": {"observed": 0.6, "row_shuffle": {"p": 0.5}, "group": {"p": 0.6}, "size_matched": {"null_mean": -0.0002, "null_sd": 0.036, "p": 0.7, "effect": 0.6}},
     }
     return base | overrides
 
@@ -23,14 +23,19 @@ def test_number_formatting_never_shows_negative_zero():
 
 def test_one_to_one_table_rows_hold_the_formatted_results():
     table = one_to_one_table([record()])
-    row = "1 / 2 & 40 & 0.971 & 34/32 & 0.900 $\\pm$ 0.007 & 1.0e-03 / 0.002 / 0.040 & 0.600 & 0.000 $\\pm$ 0.036 & 0.500 / 0.600 / 0.700 \\\\"
-    assert row in table
-    assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1
+    assert "1 / 2 & 40 & 0.971 & 0.900 & 0.040 & 0.080 & 0.600 & 0.000 & 0.700 & -- \\\\" in table  # RSA has no q yet: "--"
+    assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1 and "longtable" not in table
+
+
+def test_bucket_tables_give_one_metric_each_with_every_null_and_q():
+    svcca, rsa = bucket_table([record()], "svcca"), bucket_table([record()], "rsa")
+    assert "$m = 1$ & 40 & 40 & 34/32 & 0.971 & 0.900 & 0.710 & 1.0e-03 & 0.002 & 0.040 & 0.080 \\\\" in svcca
+    assert "\\emph{Layers 1 / 2}" in svcca and "\\begin{longtable}" in svcca and "0.600" not in svcca and "0.600" in rsa
 
 
 def test_a_bucket_with_too_few_pairs_shows_no_score():
-    table = bucket_table([record(n=2, distinct_a=1, status="too few pairs")])
-    assert "1 / 2 & $m = 1$ & 2 & 1 & \\multicolumn{7}{c}{too few pairs} \\\\" in table
+    table = bucket_table([record(n=2, distinct_a=1, status="too few pairs")], "svcca")
+    assert "$m = 1$ & 2 & 1 & \\multicolumn{8}{c}{too few pairs} \\\\" in table
     assert "0.971" not in table
 
 
@@ -50,8 +55,10 @@ def test_filter_table_shows_removals_in_order_and_off_filters():
     filters = {"pairs": 700, "kept": 80, "correlation": {"enabled": True, "removed": 600}, "non_concept": {"enabled": True, "removed": 20},
                "held_out": {"enabled": False, "removed": 0}}  # fmt: skip
     rules = {"unique_partner": {"n": 30}, "mutual_nn": {"n": 40}, "assignment": {"n": 60}, "paper_first_occurrence": {"n": 55}}
-    table = filter_table({"L0_L1": {"layer_a": 0, "layer_b": 1, "rare_a": 3, "rare_b": 4, "filters": filters, "one_to_one": rules}})
-    assert "0 / 1 & 3 / 4 & 700 & 600 & 20 & off & 80 & 30 & 40 & 60 & 55 \\\\" in table
+    summary = {"L0_L1": {"layer_a": 0, "layer_b": 1, "rare_a": 3, "rare_b": 4, "filters": filters, "one_to_one": rules, "unique_partner_share": 0.25,
+                         "mutual_share": 0.125}}  # fmt: skip
+    assert "0 / 1 & 3 / 4 & 700 & 600 & 20 & off & 80 \\\\" in filter_table(summary)
+    assert "0 / 1 & 30 & 40 & 60 & 55 & 25.0\\% & 12.5\\% \\\\" in rule_size_table(summary)
 
 
 def test_latex_text_escapes_specials_and_non_ascii():
@@ -60,7 +67,8 @@ def test_latex_text_escapes_specials_and_non_ascii():
 
 def test_hub_table_marks_the_activating_token():
     hubs = {"L1_L2": [{"a_feature": 7, "multiplicity": 19, "mean_r": 0.4, "contexts": ["a kind of[[ tree]] that"]}]}
-    assert "1 / 2 & 7 & 19 & 0.40 & a kind of\\textbf{[ tree]} that \\\\" in hub_table(hubs, per_layer_pair=3)
+    table = hub_table(hubs, per_layer_pair=3)
+    assert "\\emph{Layers 1 / 2}" in table and "7 & 19 & 0.40 & a kind of\\textbf{[ tree]} that \\\\" in table
 
 
 def scored_record(row: float, size: float) -> dict:

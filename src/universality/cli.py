@@ -28,6 +28,7 @@ STAGES = {
     "calibration": (None, "the main comparison against its skyline, floor, other seeds and shuffled windows"),
     "render": (None, "tables, number macros and figures of the comparisons `paper` names"),
     "paper": (None, "build paper/main.pdf with latexmk"),
+    "verify": (None, "check the built paper/main.pdf against the results (make verify)"),
 }
 
 

@@ -1,15 +1,18 @@
-"""Tables of the calibration: scores against skyline and floor, their spread across seeds, shuffled windows."""
+"""The calibration in the manuscript: scores against skyline and floor and their spread across seeds (tables, figure), shuffled windows."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, layers_cell, table_row
-from universality.report.tables import METRIC_LABELS
+import matplotlib.pyplot as plt
+import numpy as np
+
+from universality.report.figures import PALETTE, STYLE, TEXT_WIDTH_IN, save_pdf
+from universality.report.latex import fmt, fmt_p, group_row, layers_cell, table_row, tabular
+from universality.report.tables import HEADLINE, METRIC_LABELS
 from universality.similarity.metrics import METRICS
 
-HEADLINE = ("svcca", "rsa")
-METRIC_NAMES = {"svcca": "SVCCA", "rsa": "RSA"}
 
 
 def _plus_minus(spread: dict[str, Any]) -> str:
@@ -19,50 +22,69 @@ def _plus_minus(spread: dict[str, Any]) -> str:
 
 
 def _calibrated(scores: dict[str, Any]) -> list[str]:
+    """Score, seed mean $\\pm$ sd, skyline, floor, gap fraction."""
     return [fmt(scores["observed"]), _plus_minus(scores["seeds"]), fmt(scores["skyline"]), fmt(scores["floor"]), fmt(scores["gap_fraction"], 2)]
 
 
 def calibration_table(rows: list[dict[str, Any]]) -> str:
-    """Main body: SVCCA and RSA of the 1-1 pairs with seed spread, skyline, floor and gap fraction."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lr" + "rrrrr" * len(HEADLINE) + "}\n\\toprule\n"]
-    groups = [f"\\multicolumn{{5}}{{c}}{{{METRIC_LABELS[m]}}}" for m in HEADLINE]
-    lines.append(table_row(["", "", *groups]))
-    lines.append("".join(f"\\cmidrule(lr){{{3 + 5 * i}-{7 + 5 * i}}}" for i in range(len(HEADLINE))) + "\n")
-    lines.append(table_row(["Layers A / B", "$n$", *["score", "seeds", "skyline", "floor", "gap"] * len(HEADLINE)]))
-    lines.append("\\midrule\n")
+    """Main body: SVCCA and RSA of the 1-1 pairs with seed spread, skyline, floor and gap fraction, one row per layer pair and metric."""
+    header = ["Layers A / B", "$n$", "metric", "score", "seeds", "skyline", "floor", "gap"]
+    body = []
     for row in rows:
-        lines.append(table_row([layers_cell(row), str(row["n"]), *[cell for m in HEADLINE for cell in _calibrated(row["metrics"][m])]]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        for index, metric in enumerate(HEADLINE):
+            lead = [layers_cell(row), str(row["n"])] if index == 0 else ["", ""]
+            body.append(table_row([*lead, METRIC_LABELS[metric], *_calibrated(row["metrics"][metric])]))
+    return tabular("lrlrrrrr", [table_row(header)], body)
 
 
 def calibration_metric_table(rows: list[dict[str, Any]]) -> str:
-    """Appendix: every metric with its seed spread (range), skyline, floor and gap fraction (also across seeds)."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "metric", "score", "seeds", "range", "skyline", "floor", "gap", "gap, seeds"]))
+    """Appendix: every metric with its seed spread and range, skyline, floor and gap fraction (also across seeds)."""
+    header = ["metric", "score", "seeds", "range", "skyline", "floor", "gap", "gap, seeds"]
+    body = []
     for row in rows:
-        lines.append("\\midrule\n")
+        body.append(group_row(f"Layers {layers_cell(row)}", len(header)))
         for metric in METRICS:
             scores = row["metrics"][metric]
             seeds = scores["seeds"]
-            extent = "--" if seeds["mean"] is None else f"[{fmt(seeds['min'])}, {fmt(seeds['max'])}]"
-            lines.append(table_row([layers_cell(row), METRIC_LABELS[metric], *_calibrated(scores)[:2], extent, *_calibrated(scores)[2:],
-                               _plus_minus(scores["gap_fraction_seeds"])]))  # fmt: skip
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+            extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'])}--{fmt(seeds['max'])}"
+            cells = _calibrated(scores)
+            body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], _plus_minus(scores["gap_fraction_seeds"])]))
+    return tabular("lrrrrrrr", [table_row(header)], body, long=True)
 
 
 def shuffled_table(rows: list[dict[str, Any]]) -> str:
     """The pairing-level null: pairs found and kept with B's windows shuffled, and the shuffled 1-1 set's scores."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["Layers A / B", "pairs", "kept", "1-1", "SVCCA", "$p$ row", "RSA", "$p$ row"]))
-    lines.append("\\midrule\n")
+    header = ["Layers A / B", "pairs", "kept", "1-1", "SVCCA", "$p$ row", "RSA", "$p$ row"]
+    body = []
     for row in rows:
         scores, p = row["scores"] or {}, row["p_row_shuffle"] or {}
         cells = [cell for m in HEADLINE for cell in (fmt(scores.get(m)), fmt_p(p.get(m)))]
-        lines.append(table_row([layers_cell(row), str(row["pairs"]), str(row["kept"]), str(row["one_to_one_n"]), *cells]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        body.append(table_row([layers_cell(row), str(row["pairs"]), str(row["kept"]), str(row["one_to_one_n"]), *cells]))
+    return tabular("lrrrrrrr", [table_row(header)], body)
+
+
+def calibration_figure(rows: list[dict[str, Any]], path: Path) -> None:
+    """Per layer pair and headline metric: the floor-to-skyline band, the seed runs' mean and sd, and the score."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(HEADLINE), figsize=(TEXT_WIDTH_IN, 2.2), layout="constrained", squeeze=False)
+        x = np.arange(len(rows))
+        for axis, metric in zip(axes[0], HEADLINE):
+            cells = [row["metrics"][metric] for row in rows]
+            floor, skyline = (np.array([np.nan if c[k] is None else c[k] for c in cells]) for k in ("floor", "skyline"))
+            axis.vlines(x, np.fmin(floor, skyline), np.fmax(floor, skyline), color="0.82", linewidth=9, label="floor to skyline")
+            axis.scatter(x, skyline, marker="^", color=PALETTE[2], s=18, zorder=3, label="skyline (other SAE seed)")
+            axis.scatter(x, floor, marker="v", color=PALETTE[1], s=18, zorder=3, label="floor (untrained B)")
+            means = np.array([np.nan if c["seeds"]["mean"] is None else c["seeds"]["mean"] for c in cells])
+            sds = np.array([0.0 if c["seeds"]["sd"] is None else c["seeds"]["sd"] for c in cells])
+            axis.errorbar(x + 0.22, means, yerr=sds, fmt="none", ecolor=PALETTE[7], elinewidth=0.8, capsize=2, label="seed runs (mean $\\pm$ sd)")
+            observed = [np.nan if c["observed"] is None else c["observed"] for c in cells]
+            axis.scatter(x, observed, marker="o", color=PALETTE[0], s=16, zorder=4, label="A vs. B (this paper)")
+            axis.set_xticks(x, [layers_cell(row).replace(" ", "") for row in rows])
+            axis.set_xlabel("layer pair (A / B)")
+            axis.set_title(METRIC_LABELS[metric])
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
+        save_pdf(figure, path)
 
 
 def _gap_clause(label: str, fractions: list[float]) -> str:
@@ -87,7 +109,7 @@ def calibration_macros(calibration: dict[str, Any]) -> dict[str, str]:
                 total += 1
                 ordered += scores["floor"] < scores["observed"] < scores["skyline"]
         if metric in HEADLINE:
-            label = METRIC_NAMES[metric]
+            label = METRIC_LABELS[metric]
             gaps.append(_gap_clause(label, [s["gap_fraction"] for s in cells if s["gap_fraction"] is not None]))
             spreads.append(_spread_clause(label, [s["seeds"]["sd"] for s in cells if s["seeds"]["sd"] is not None]))
     return {

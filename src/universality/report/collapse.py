@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from universality.collapse.matched import entry_scores
 from universality.collapse.verdict import VERDICT_METRICS
 from universality.params.schema import Collapse
-from universality.report.latex import GENERATED_HEADER, fmt, layers_cell, table_row
+from universality.report.latex import fmt, group_row, layers_cell, series, spanning_head, table_row, tabular
 
 METRICS = {metric: {"svcca": "SVCCA", "rsa": "RSA"}[metric] for metric in VERDICT_METRICS}
 EXPLANATION_NAMES = {"small_n": "small-n inflation", "duplication": "duplicated rows", "weak_pairs": "weak pairs on generic hubs",
@@ -19,56 +20,89 @@ def _field(entry: dict, metric: str, field: str = "mean") -> str:
     return "--" if scores is None else fmt(scores[field])
 
 
-def bucket_table(layer_pairs: list[dict[str, Any]]) -> str:
-    """Per layer pair and disjoint bucket: size, coverage, pair strength, raw and matched-n scores with chance, deduplicated scores."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrr" + "rrrr" * len(METRICS) + "}\n\\toprule\n"]
-    groups = [f"\\multicolumn{{4}}{{c}}{{{label}}}" for label in METRICS.values()]
-    lines.append(table_row(["", "", "", "", "", "", "", "", *groups]))
-    lines.append(table_row(["Layers", "$m$", "pairs", "distinct A", "cov.\\ B", "eff.\\ partners", "median $r$", "$r$ 10--90\\%",
-                            *["raw", "matched", "chance", "dedup."] * len(METRICS)]))  # fmt: skip
-    for record in layer_pairs:
-        lines.append("\\midrule\n")
-        for bucket in record["buckets"]:
-            stats, r = bucket["collapse"], bucket["strength"].get("r")
-            cells = [layers_cell(record), bucket["label"], str(bucket["pairs"]), str(bucket["distinct_a"]), fmt(stats["coverage_b"]),
-                     fmt(stats["effective_partners"], 1), fmt(r["median"] if r else None), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
-            for metric in METRICS:
-                raw = bucket["raw"][metric] if bucket["raw"] else None
-                cells += [fmt(raw), _field(bucket["matched"], metric), _field(bucket["matched"], metric, "chance_high"),
-                          _field(bucket["deduplicated_best"], metric)]  # fmt: skip
-            lines.append(table_row(cells))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+def _per_layer_pair(layer_pairs: list[dict[str, Any]], columns: int, rows: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """Table body: each layer pair's `rows` under a group row naming the pair."""
+    return [line for record in layer_pairs for line in (group_row(f"Layers {layers_cell(record)}", columns), *rows(record))]
+
+
+def _bucket_table(layer_pairs: list[dict[str, Any]], head: list[str], columns: int, cells: Callable[[dict[str, Any]], list[str]]) -> str:
+    """A long table of every layer pair's buckets: a bucket's multiplicity range, then its `cells`."""
+
+    def rows(record: dict[str, Any]) -> list[str]:
+        return [table_row([bucket["label"], *cells(bucket)]) for bucket in record["buckets"]]
+
+    return tabular("l" + "r" * (columns - 1), head, _per_layer_pair(layer_pairs, columns, rows), long=True)
+
+
+COVERAGE_COLUMNS = ["$m$", "pairs", "distinct A", "cov.\\ B", "eff.\\ partners", "median $r$", "$r$ 10--90\\%"]
+SCORE_COLUMNS = ["raw", "matched", "chance", "dedup."]
+
+
+def _coverage_cells(bucket: dict[str, Any]) -> list[str]:
+    stats, r = bucket["collapse"], bucket["strength"].get("r")
+    return [str(bucket["pairs"]), str(bucket["distinct_a"]), fmt(stats["coverage_b"]), fmt(stats["effective_partners"], 1),
+            fmt(r["median"] if r else None), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
+
+
+def _score_cells(bucket: dict[str, Any]) -> list[str]:
+    cells = []
+    for metric in METRICS:
+        raw = bucket["raw"][metric] if bucket["raw"] else None
+        cells += [fmt(raw), _field(bucket["matched"], metric), _field(bucket["matched"], metric, "chance_high"), _field(bucket["deduplicated_best"], metric)]
+    return cells
+
+
+def bucket_coverage_table(layer_pairs: list[dict[str, Any]]) -> str:
+    """Per layer pair and disjoint bucket: pairs, distinct A partners, coverage of B, effective partners, median r and its 10-90% range."""
+    return _bucket_table(layer_pairs, [table_row(COVERAGE_COLUMNS)], len(COVERAGE_COLUMNS), _coverage_cells)
+
+
+def bucket_score_table(layer_pairs: list[dict[str, Any]]) -> str:
+    """Per layer pair and disjoint bucket: each metric raw, at matched n, the top of its chance band, and deduplicated."""
+    head = spanning_head(["$m$"], {label: SCORE_COLUMNS for label in METRICS.values()})
+    return _bucket_table(layer_pairs, head, 1 + len(SCORE_COLUMNS) * len(METRICS), _score_cells)
 
 
 def strata_table(layer_pairs: list[dict[str, Any]]) -> str:
-    """Per layer pair and bucket: SVCCA / RSA within each stratum of r, at that stratum's common size."""
+    """Per layer pair and bucket: SVCCA / RSA within each stratum of r; per layer pair, each stratum's common size."""
     strata = layer_pairs[0]["buckets"][0]["strata"] if layer_pairs else []
-    lines = [GENERATED_HEADER, "\\begin{tabular}{ll" + "r" * len(strata) + "}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "$m$", *[f"${s['low']:g} < r \\le {s['high']:g}$" for s in strata]]))
-    for record in layer_pairs:
-        lines.append("\\midrule\n")
-        for bucket in record["buckets"]:
-            cells = [" / ".join(_field(stratum, metric) for metric in METRICS) for stratum in bucket["strata"]]
-            lines.append(table_row([layers_cell(record), bucket["label"], *cells]))
-    lines.append(table_row(["", "$n$", *[str(n or "--") for n in (layer_pairs[0]["common_sizes"]["strata"] if layer_pairs else [])]]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+    head = spanning_head(["$m$"], {" / ".join(METRICS.values()): [f"${s['low']:g} < r \\le {s['high']:g}$" for s in strata]})
+
+    def rows(record: dict[str, Any]) -> list[str]:
+        scored = [table_row([bucket["label"], *[" / ".join(_field(stratum, metric) for metric in METRICS) for stratum in bucket["strata"]]])
+                  for bucket in record["buckets"]]  # fmt: skip
+        return [*scored, table_row(["common $n$", *[str(n or "--") for n in record["common_sizes"]["strata"]]])]
+
+    return tabular("l" + "r" * len(strata), head, _per_layer_pair(layer_pairs, 1 + len(strata), rows), long=True)
 
 
-def hub_anatomy_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int) -> str:
-    """The most-mapped A features: density, decoder norm, children's r, containment, co-firing, cosines, signature."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrrrrl}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "A feature", "$m$", "density$\\times$", "$\\|d\\|$", "mean $r$", "contained", "lift", "sibling $J$",
-                            "sibling cos", "reverse $m$", "signature"]))  # fmt: skip
-    for record in layer_pairs:
-        lines.append("\\midrule\n")
-        for hub in record["hubs"][:per_layer_pair]:
-            lines.append(table_row([layers_cell(record), str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["density_ratio"], 1),
-                                    fmt(hub["decoder_norm"], 2), fmt(hub["mean_r"], 2), fmt(hub["containment"], 2), fmt(hub["containment_lift"], 1), fmt(hub["sibling_jaccard"], 2),
-                                    fmt(hub["sibling_cosine"], 2), str(hub["reverse_multiplicity"]), hub["signature"]]))  # fmt: skip
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+def _hub_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int, spec: str, head: list[str], cells: Callable[[dict[str, Any]], list[str]]) -> str:
+    """The most-mapped A features of every layer pair: the A feature, then its `cells` under `head`."""
+
+    def rows(record: dict[str, Any]) -> list[str]:
+        return [table_row([str(hub["a_feature"]), *cells(hub)]) for hub in record["hubs"][:per_layer_pair]]
+
+    return tabular("r" + spec, [table_row(["A feature", *head])], _per_layer_pair(layer_pairs, 1 + len(head), rows), long=True)
+
+
+def _profile_cells(hub: dict[str, Any]) -> list[str]:
+    return [str(hub["multiplicity"]), fmt(hub["density_ratio"], 1), fmt(hub["decoder_norm"], 2), fmt(hub["mean_r"], 2),
+            str(hub["reverse_multiplicity"]), hub["signature"]]  # fmt: skip
+
+
+def _children_cells(hub: dict[str, Any]) -> list[str]:
+    return [fmt(hub["containment"], 2), fmt(hub["containment_lift"], 1), fmt(hub["sibling_jaccard"], 2), fmt(hub["sibling_cosine"], 2)]
+
+
+def hub_profile_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int) -> str:
+    """The hubs: multiplicity, density over the median A feature's, decoder norm, children's mean r, reverse multiplicity, signature."""
+    head = ["$m$", "density$\\times$", "$\\|d\\|$", "mean $r$", "reverse $m$", "signature"]
+    return _hub_table(layer_pairs, per_layer_pair, "rrrrrl", head, _profile_cells)
+
+
+def hub_children_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int) -> str:
+    """How the hubs' B children fire: share of their tokens inside the hub's and its lift, sibling Jaccard and decoder cosine."""
+    return _hub_table(layer_pairs, per_layer_pair, "rrrr", ["contained", "lift", "sibling $J$", "sibling cos"], _children_cells)
 
 
 def _sizes(layer_pairs: list[dict[str, Any]], key: str, unit: str) -> str:
@@ -126,11 +160,11 @@ def _sentences(label: str, v: dict[str, Any], min_n: int, matched_n: str) -> dic
             out[explanation] = TESTED[explanation].format(**fields, reading=READINGS[explanation][numbers["verdict"] != "supported"])
     supported = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "supported"]
     untestable = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "untestable"]
-    verdict_text = f"For {label} the data support {', '.join(supported)}" if supported else f"For {label} the data support none of the explanations tested"
+    verdict_text = f"For {label} the data support {series(supported)}" if supported else f"For {label} the data support none of the explanations tested"
     if 2 * premise["rising"] <= premise["layer_pairs"]:
         verdict_text = (f"{label} does not rise as pairs become one-to-one here (it rises in {premise['rising']} of {premise['layer_pairs']} "
-                        f"layer pairs); of the explanations of its difference, the data support {', '.join(supported) or 'none'}")  # fmt: skip
-    out["conclusion"] = verdict_text + (f"; {', '.join(untestable)} could not be tested." if untestable else ".")
+                        f"layer pairs); of the explanations of its difference, the data support {series(supported) or 'none'}")  # fmt: skip
+    out["conclusion"] = verdict_text + (f"; {series(untestable)} could not be tested." if untestable else ".")
     return out
 
 

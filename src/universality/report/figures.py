@@ -118,3 +118,42 @@ def collapse_curves(layer_pairs: list[dict[str, Any]], metrics: dict[str, str], 
         handles, labels = axes[0, 0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
         save_pdf(figure, path)
+
+
+HEATMAP_METRICS = {"svcca": "SVCCA", "rsa": "RSA", "cka": "CKA", "procrustes": "Procrustes"}
+FDR_LEVEL = 0.05  # cells whose size-matched q is at or below this are starred
+
+
+def one_to_one_heatmap(records: list[dict[str, Any]], path: Path) -> None:
+    """Layer x layer maps of the 1-1 scores' chance-corrected effect (size-matched null); * marks q <= FDR_LEVEL."""
+    layers_a = sorted({r["layer_a"] for r in records})
+    layers_b = sorted({r["layer_b"] for r in records})
+    cell = {(r["layer_a"], r["layer_b"]): r for r in records}
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, len(HEATMAP_METRICS), figsize=(TEXT_WIDTH_IN, 0.45 * len(layers_a) + 1.0), layout="constrained",
+                                    sharey=True, squeeze=False)  # fmt: skip
+        colours = plt.get_cmap("cividis").with_extremes(bad="0.92")
+        for axis, (metric, title) in zip(axes[0], HEATMAP_METRICS.items()):
+            effect = np.full((len(layers_a), len(layers_b)), np.nan)
+            for i, la in enumerate(layers_a):
+                for j, lb in enumerate(layers_b):
+                    record = cell.get((la, lb))
+                    scored = record is not None and record["status"] == "ok"
+                    size = record[metric]["size_matched"] if scored else {}
+                    if size.get("effect") is None:  # too few pairs, or a chance level of 1 that leaves no effect to measure
+                        axis.text(j, i, "sat." if scored else "\u2013", ha="center", va="center", fontsize=6.5, color="0.3")
+                        continue
+                    effect[i, j] = size["effect"]
+                    star = "*" if size.get("q") is not None and size["q"] <= FDR_LEVEL else ""
+                    shade = colours(np.clip((effect[i, j] + 1) / 2, 0, 1))
+                    ink = "black" if 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] > 0.5 else "white"
+                    axis.text(j, i, f"{effect[i, j]:.2f}{star}", ha="center", va="center", fontsize=6.5, color=ink)
+            image = axis.imshow(np.clip(effect, -1, 1), cmap=colours, vmin=-1, vmax=1, aspect="auto")
+            axis.set_xticks(range(len(layers_b)), layers_b)
+            axis.set_yticks(range(len(layers_a)), layers_a)
+            axis.set_xlabel("layer of B")
+            axis.set_title(title)
+            axis.spines[:].set_visible(False)
+        axes[0, 0].set_ylabel("layer of A")
+        figure.colorbar(image, ax=axes[0, -1], label="effect vs. chance", shrink=0.9)
+        save_pdf(figure, path)

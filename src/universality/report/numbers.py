@@ -17,6 +17,7 @@ from universality.pairing.filters import FILTERS
 from universality.pairing.subsets import ONE_TO_ONE_RULES
 from universality.params.schema import Params
 from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, fmt_share, latex_text
+from universality.similarity.nulls import MIN_PAIRS
 
 
 def _dead_feature_macros(summaries: list[dict[str, Any]]) -> dict[str, str]:
@@ -180,6 +181,8 @@ def number_macros(params: Params, main: dict[str, Any], planted: dict[str, list[
         **_setup_macros(main["setup"]),
         **_score_macros(main["records"]),
         "n-buckets": str(len({r["subset"] for r in main["buckets"]})),
+        "min-pairs": str(MIN_PAIRS),
+        "collapse-level": fmt_share(params.collapse.level),
     }
     numbers |= {f"planted-{key}": value for key, value in _planted_macros(main["records"]).items()}
     for role, records in planted.items():

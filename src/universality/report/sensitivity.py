@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from universality.report.figures import PALETTE, STYLE, TEXT_WIDTH_IN, save_pdf
-from universality.report.latex import GENERATED_HEADER, fmt, fmt_share, table_row
+from universality.report.latex import fmt, fmt_share, group_row, table_row, tabular
 from universality.sensitivity.variants import DIRECTIONS, GROUPS
 
 RULE_NAMES = {"unique_partner": "unique partner", "mutual_nn": "mutual NN", "assignment": "assignment", "paper_first_occurrence": "first B per A"}
@@ -59,24 +59,27 @@ def _summary(cells: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+SENSITIVITY_HEAD = [["", "", "", "same", "", "", "", "", ""],  # a wide header over two lines, so the table fits the text width
+                    ["setting", "kept", "1-1 $n$", "partner", "scored", "SVCCA", "RSA", "effect", f"$p \\le {SIGNIFICANT:g}$"]]  # fmt: skip
+
+
+def _variant_row(records: list[dict[str, Any]], group: str, value: str) -> str:
+    cells = _cells(records, group, value)
+    s = _summary(cells)
+    setting = _value_label(group, value) + ("$^\\ast$" if cells[0]["baseline"] else "")
+    return table_row([setting, fmt(s["kept"], 0), fmt(s["n"], 0), "--" if s["agreement"] is None else fmt_share(s["agreement"]),
+                      f"{s['scored']} of {s['layer_pairs']}", fmt(s["svcca"]), fmt(s["rsa"]), fmt(s["rsa_effect"]), str(s["significant"])])  # fmt: skip
+
+
 def sensitivity_table(records: list[dict[str, Any]]) -> str:
-    """Per variant: medians over the layer pairs of kept pairs, 1-1 n and partners kept; the layer pairs with enough pairs to score;
-    medians over those of SVCCA, RSA and RSA's effect; the layer pairs whose RSA is significant."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["choice", "setting", "kept", "1-1 $n$", "same partner", "scored", "SVCCA", "RSA", "effect", f"$p \\le {SIGNIFICANT:g}$"]))
-    previous = None
-    for group, value in _settings(records):
-        cells = _cells(records, group, value)
-        s = _summary(cells)
-        if group != previous:
-            lines.append("\\midrule\n")
-        setting = _value_label(group, value) + ("$^\\ast$" if cells[0]["baseline"] else "")
-        lines.append(table_row([GROUPS[group] if group != previous else "", setting, fmt(s["kept"], 0), fmt(s["n"], 0),
-                                "--" if s["agreement"] is None else fmt_share(s["agreement"]), f"{s['scored']} of {s['layer_pairs']}", fmt(s["svcca"]), fmt(s["rsa"]), fmt(s["rsa_effect"]),
-                                str(s["significant"])]))  # fmt: skip
-        previous = group
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+    """Per variant, under a group row per choice: medians over the layer pairs of kept pairs, 1-1 n and partners kept; the layer pairs
+    with enough pairs to score; medians over those of SVCCA, RSA and RSA's effect; the layer pairs whose RSA is significant."""
+    settings = _settings(records)
+    body = []
+    for group in dict.fromkeys(group for group, _ in settings):
+        body.append(group_row(GROUPS[group], len(SENSITIVITY_HEAD[-1])))
+        body += [_variant_row(records, group, value) for g, value in settings if g == group]
+    return tabular("l" + "r" * (len(SENSITIVITY_HEAD[-1]) - 1), [table_row(line) for line in SENSITIVITY_HEAD], body, long=True)
 
 
 def sensitivity_figure(records: list[dict[str, Any]], path) -> None:

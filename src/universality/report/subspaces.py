@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from universality.report.figures import STYLE, TEXT_WIDTH_IN, save_pdf
-from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, fmt_share, latex_text, layers_cell, table_row
+from universality.report.latex import fmt, fmt_p, fmt_share, latex_text, layers_cell, table_row, tabular
 
 Q_LEVEL = 0.05  # grid cells with a size-matched q at or below this are marked significant
 METRICS = {"svcca": "SVCCA", "rsa": "RSA"}
@@ -22,20 +22,21 @@ def _null(scores: dict[str, Any], metric: str, field: str) -> float | None:
     return scores[metric]["size_matched"].get(field) if scores["status"] == "ok" else None
 
 
+IDENTITY_PARTS = {"all": "all", "without_identity": "without", "embedding": "embedding"}  # scored pair set -> column
+
+
 def identity_table(identity: list[dict[str, Any]]) -> str:
-    """Per layer pair: 1-1 pairs, token-identity pairs and their share, scores with and without them, and of the top-token embeddings."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrr" + "rrr" * len(METRICS) + "}\n\\toprule\n"]
-    lines.append(table_row(["", "", "", "", *[f"\\multicolumn{{3}}{{c}}{{{label}}}" for label in METRICS.values()]]))
-    lines.append(table_row(["Layers", "1-1 $n$", "identity", "share", *["all", "without", "embedding"] * len(METRICS)]))
-    lines.append("\\midrule\n")
+    """Per layer pair: 1-1 pairs, token-identity pairs and their share; then a row per metric with its score on all 1-1 pairs,
+    without the token-identity pairs and on the embedding rows of the pairs' top tokens."""
+    body = []
     for record in identity:
-        cells = [layers_cell(record), str(record["n"]), str(record["identity_pairs"]),
-                 "--" if record["identity_share"] is None else fmt_share(record["identity_share"])]  # fmt: skip
-        for metric in METRICS:
-            cells += [fmt(_observed(record[part], metric)) for part in ("all", "without_identity", "embedding")]
-        lines.append(table_row(cells))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        counts = [layers_cell(record), str(record["n"]), str(record["identity_pairs"]),
+                  "--" if record["identity_share"] is None else fmt_share(record["identity_share"])]  # fmt: skip
+        for metric, label in METRICS.items():
+            body.append(table_row([*counts, label, *[fmt(_observed(record[part], metric)) for part in IDENTITY_PARTS]]))
+            counts = [""] * len(counts)  # the counts on the first metric's row only
+    head = [table_row(["Layers", "1-1 $n$", "identity", "share", "metric", *IDENTITY_PARTS.values()])]
+    return tabular("lrrrlrrr", head, body)
 
 
 def _per_layer(counts: dict[str, int]) -> str:
@@ -44,31 +45,27 @@ def _per_layer(counts: dict[str, int]) -> str:
 
 def rule_table(results: dict[str, Any]) -> str:
     """Per category: tokens carrying it, features of each layer assigned to it, 1-1 pairs inside it summed over layer pairs."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrllr}\n\\toprule\n"]
-    lines.append(table_row(["category", "tokens", "A features by layer", "B features by layer", "1-1 pairs"]))
-    lines.append("\\midrule\n")
+    body = []
     for category in results["categories"]:
         size = results["sizes"][category]
         pairs = sum(cell["n"] for cell in results["grid"] if cell["category"] == category)
-        lines.append(table_row([latex_text(category), str(size["tokens"]), _per_layer(size["a"]), _per_layer(size["b"]), str(pairs)]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        body.append(table_row([latex_text(category), str(size["tokens"]), _per_layer(size["a"]), _per_layer(size["b"]), str(pairs)]))
+    head = [table_row(["category", "tokens", "A features by layer", "B features by layer", "1-1 pairs"])]
+    return tabular("lrllr", head, body)
 
 
 def grid_table(results: dict[str, Any]) -> str:
-    """Every category at every layer pair: pairs, SVCCA, RSA with its size-matched null mean, p and q."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["category", "Layers", "$n$", "SVCCA", "RSA", "null mean", "$p$", "$q$"]))
-    previous = None
+    """A long table of every category at every layer pair: pairs, SVCCA, RSA with its size-matched null mean, p and q."""
+    body, previous = [], None
     for cell in results["grid"]:
-        if cell["category"] != previous:
-            lines.append("\\midrule\n")
-        lines.append(table_row([latex_text(cell["category"]) if cell["category"] != previous else "", layers_cell(cell), str(cell["n"]),
-                                fmt(_observed(cell, "svcca")), fmt(_observed(cell, "rsa")), fmt(_null(cell, "rsa", "null_mean")),
-                                fmt_p(_null(cell, "rsa", "p")), fmt_p(_null(cell, "rsa", "q"))]))  # fmt: skip
+        if previous is not None and cell["category"] != previous:
+            body.append("\\midrule\n")
+        body.append(table_row([latex_text(cell["category"]) if cell["category"] != previous else "", layers_cell(cell), str(cell["n"]),
+                               fmt(_observed(cell, "svcca")), fmt(_observed(cell, "rsa")), fmt(_null(cell, "rsa", "null_mean")),
+                               fmt_p(_null(cell, "rsa", "p")), fmt_p(_null(cell, "rsa", "q"))]))  # fmt: skip
         previous = cell["category"]
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+    head = [table_row(["category", "Layers", "$n$", "SVCCA", "RSA", "null mean", "$p$", "$q$"])]
+    return tabular("llrrrrrr", head, body, long=True)
 
 
 def grid_figure(results: dict[str, Any], path) -> None:

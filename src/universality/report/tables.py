@@ -1,6 +1,7 @@
-"""The manuscript's tables, rendered from the results files as booktabs `tabular` bodies.
+"""The manuscript's scored tables, rendered from the results files at the body font.
 
-Tables are whole `tabular` environments; the manuscript keeps the float, caption and label.
+Each function returns a whole generated table (see `latex.tabular`); the manuscript keeps the
+float, caption and label of a short table and passes caption and label to a long one.
 """
 
 from __future__ import annotations
@@ -8,110 +9,158 @@ from __future__ import annotations
 from typing import Any
 
 from universality.pairing.filters import FILTERS
-from universality.pairing.subsets import ONE_TO_ONE_RULES
-from universality.report.latex import GENERATED_HEADER, fmt, fmt_p, latex_text, layers_cell, table_row
-from universality.similarity.nulls import NULLS
+from universality.report.latex import fmt, fmt_p, fmt_share, group_row, latex_text, layers_cell, spanning_head, table_row, tabular
 from universality.similarity.metrics import METRICS
+from universality.similarity.nulls import NULLS
+
+METRIC_LABELS = {
+    "svcca": "SVCCA", "pc1_corr": "pc1\\_corr", "rsa": "RSA", "rsa_paper": "RSA (paper)", "cka": "CKA",
+    "cka_debiased": "CKA (debiased)", "procrustes": "Procrustes",
+}  # fmt: skip
+RULE_HEADERS = {"unique_partner": "unique", "mutual_nn": "mutual NN", "assignment": "assignment", "paper_first_occurrence": "first B per A"}
+HEADLINE = ("svcca", "rsa")
+INFERENCE_GROUPS = {"$p$ under the null": ["row", "group", "size"], "": ["$q$"]}  # the columns of `_inference_cells`
+INFERENCE_COLUMNS = sum(map(len, INFERENCE_GROUPS.values()))
 
 
-def _p_triple(scores: dict[str, Any]) -> str:
-    return " / ".join(fmt_p(scores[null]["p"]) for null in NULLS)  # "--": the null has a status (see results.json)
+def _inference_cells(scores: dict[str, Any]) -> list[str]:
+    """$p$ under each null ("--": a status instead of a value, see results.json) and the size-matched $q$."""
+    return [fmt_p(scores[null]["p"]) for null in NULLS] + [fmt_p(scores["size_matched"].get("q"))]
 
 
-def _metric_cells(record: dict[str, Any]) -> list[str]:
-    svcca, rsa = record["svcca"], record["rsa"]
-    chance = [f"{fmt(m['size_matched']['null_mean'])} $\\pm$ {fmt(m['size_matched']['null_sd'])}" for m in (svcca, rsa)]
-    return [fmt(svcca["observed"]), f"{svcca['k_x']}/{svcca['k_y']}", chance[0], _p_triple(svcca), fmt(rsa["observed"]), chance[1], _p_triple(rsa)]
+def _status_row(lead: list[str], record: dict[str, Any], columns: int) -> str:
+    """A row whose scores are missing: the cells of `lead`, then the record's status across the remaining columns."""
+    return table_row([*lead, f"\\multicolumn{{{columns - len(lead)}}}{{c}}{{{record['status']}}}"])
 
 
-_METRIC_HEADER = "SVCCA & $k_A/k_B$ & chance & $p$ (row / group / size) & RSA & chance & $p$ (row / group / size)"
-
-
-def _status_cells(record: dict[str, Any]) -> list[str]:
-    """The metric cells of a row: scores, or one cell saying why there are none."""
-    if record["status"] == "ok":
-        return _metric_cells(record)
-    return [f"\\multicolumn{{7}}{{c}}{{{record['status']}}}"]
+def _layer_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(layers_cell(record), []).append(record)
+    return groups
 
 
 def one_to_one_table(records: list[dict[str, Any]]) -> str:
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["Layers A / B", "$n$", _METRIC_HEADER]))
-    lines.append("\\midrule\n")
+    """Main body: per layer pair, SVCCA and RSA of the 1-1 pairs with size-matched chance, $p$ and $q$ (the other nulls: appendix)."""
+    head = spanning_head(["Layers A / B", "$n$"], {METRIC_LABELS[m]: ["score", "chance", "$p$", "$q$"] for m in HEADLINE})
+    body = []
     for record in records:
-        lines.append(table_row([layers_cell(record), str(record["n"]), *_status_cells(record)]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        lead = [layers_cell(record), str(record["n"])]
+        if record["status"] != "ok":
+            body.append(_status_row(lead, record, 2 + 4 * len(HEADLINE)))
+            continue
+        cells = []
+        for metric in HEADLINE:
+            size = record[metric]["size_matched"]
+            cells += [fmt(record[metric]["observed"]), fmt(size["null_mean"]), fmt_p(size["p"]), fmt_p(size.get("q"))]
+        body.append(table_row(lead + cells))
+    return tabular("lr" + "rrrr" * len(HEADLINE), head, body)
 
 
-def bucket_table(records: list[dict[str, Any]]) -> str:
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "Bucket", "$n$", "distinct A", _METRIC_HEADER]))
-    previous_kind = None
-    for record in records:
-        if record["kind"] != previous_kind:
-            lines.append("\\midrule\n")
-            previous_kind = record["kind"]
-        lines.append(table_row([layers_cell(record), record["label"], str(record["n"]), str(record["distinct_a"]), *_status_cells(record)]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
-
-
-METRIC_LABELS = {
-    "svcca": "SVCCA", "pc1_corr": "pc1\\_corr (paper's ``SVCCA'')", "rsa": "RSA (cosine, Pearson)",
-    "rsa_paper": "RSA (paper: centred, Spearman)", "cka": "CKA", "cka_debiased": "CKA (debiased)", "procrustes": "Procrustes",
-}  # fmt: skip
+def bucket_table(records: list[dict[str, Any]], metric: str) -> str:
+    """Appendix, one metric: every multiplicity bucket of every layer pair, cumulative and ranges, with chance, effect, $p$ and $q$."""
+    k = ["$k_A/k_B$"] if metric == "svcca" else []
+    lead_columns = ["bucket", "$n$", "$n_A$", *k, "score", "chance", "effect"]
+    head, columns = spanning_head(lead_columns, INFERENCE_GROUPS), len(lead_columns) + INFERENCE_COLUMNS
+    body = []
+    for layers, group in _layer_groups(records).items():
+        body.append(group_row(f"Layers {layers}", columns))
+        for record in group:
+            lead = [record["label"], str(record["n"]), str(record["distinct_a"])]
+            if record["status"] != "ok":
+                body.append(_status_row(lead, record, columns))
+                continue
+            scores = record[metric]
+            dims = [f"{scores['k_x']}/{scores['k_y']}"] if k else []
+            size = scores["size_matched"]
+            body.append(table_row(lead + dims + [fmt(scores["observed"]), fmt(size["null_mean"]), fmt(size["effect"]), *_inference_cells(scores)]))
+    return tabular("l" + "r" * (columns - 1), head, body, long=True)
 
 
 def metric_table(records: list[dict[str, Any]]) -> str:
-    """Every metric of every scored record: observed, interval, chance-corrected effect, p per null, BH q (size-matched)."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{llrrrrrrr}\n\\toprule\n"]
-    lines.append(table_row(["Layers", "metric", "observed", "interval", "chance", "effect", "$p$ row / group / size", "$q$ size", "$n$"]))
+    """Appendix: every metric of every scored 1-1 set, with its interval, chance, effect, $p$ under each null and $q$."""
+    lead_columns = ["metric", "score", "interval", "chance", "effect"]
+    head, columns = spanning_head(lead_columns, INFERENCE_GROUPS), len(lead_columns) + INFERENCE_COLUMNS
+    body = []
     for record in records:
         if record["status"] != "ok":
             continue
-        lines.append("\\midrule\n")
+        body.append(group_row(f"Layers {layers_cell(record)}, $n = {record['n']}$", columns))
         for metric in METRICS:
             scores = record[metric]
             interval = "--" if scores["ci"] is None else f"[{fmt(scores['ci'][0], 2)}, {fmt(scores['ci'][1], 2)}]"
             size = scores["size_matched"]
-            lines.append(table_row([layers_cell(record), METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]),
-                               fmt(size["effect"]), _p_triple(scores), fmt_p(size["q"]), str(record["n"])]))  # fmt: skip
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+            body.append(table_row([METRIC_LABELS[metric], fmt(scores["observed"]), interval, fmt(size["null_mean"]), fmt(size["effect"]),
+                                   *_inference_cells(scores)]))  # fmt: skip
+    return tabular("l" + "r" * (columns - 1), head, body, long=True)
+
+
+def pc1_table(records: list[dict[str, Any]]) -> str:
+    """Appendix: true SVCCA (with the kept dimensions) beside pc1_corr, each with its size-matched chance and $p$."""
+    header = ["Layers A / B", "$n$", "SVCCA", "$k_A/k_B$", "chance", "$p$ size", "pc1\\_corr", "chance", "$p$ size"]
+    body = []
+    for record in records:
+        lead = [layers_cell(record), str(record["n"])]
+        if record["status"] != "ok":
+            body.append(_status_row(lead, record, len(header)))
+            continue
+        svcca, pc1 = record["svcca"], record["pc1_corr"]
+        cells = [fmt(svcca["observed"]), f"{svcca['k_x']}/{svcca['k_y']}", fmt(svcca["size_matched"]["null_mean"]), fmt_p(svcca["size_matched"]["p"]),
+                 fmt(pc1["observed"]), fmt(pc1["size_matched"]["null_mean"]), fmt_p(pc1["size_matched"]["p"])]  # fmt: skip
+        body.append(table_row(lead + cells))
+    return tabular("lrrrrrrrr", [table_row(header)], body)
+
+
+def planted_table(planted: dict[str, list[dict[str, Any]]]) -> str:
+    """Appendix: per planted comparison and layer pair, the 1-1 pairs, how many join recoveries of the same planted feature,
+    and SVCCA and RSA against the size-matched null."""
+    counts = ["Layers A / B", "$n$", "correct", "both rec."]
+    head = spanning_head(counts, {METRIC_LABELS[m]: ["score", "chance", "$p$"] for m in HEADLINE})
+    columns = len(counts) + 3 * len(HEADLINE)
+    body = []
+    for role, records in planted.items():
+        body.append(group_row(role.replace("planted_", "").capitalize() + " geometry", columns))
+        for record in records:
+            recovery = record["planted"]
+            lead = [layers_cell(record), str(record["n"]), str(recovery["correct"]), str(recovery["both_recovered"])]
+            if record["status"] != "ok":
+                body.append(_status_row(lead, record, columns))
+                continue
+            cells = [c for m in HEADLINE for c in (fmt(record[m]["observed"]), fmt(record[m]["size_matched"]["null_mean"]), fmt_p(record[m]["size_matched"]["p"]))]
+            body.append(table_row(lead + cells))
+    return tabular("l" + "r" * (columns - 1), head, body)
 
 
 def filter_table(pair_summary: dict[str, Any]) -> str:
-    """Per layer pair: features below the minimum support (not paired), pairs, removals by each filter (in order),
-    kept pairs, and each 1-1 rule's size."""
-    rules = list(ONE_TO_ONE_RULES)
-    lines = [GENERATED_HEADER, "\\begin{tabular}{l" + "r" * (3 + len(FILTERS) + len(rules)) + "}\n\\toprule\n"]
-    lines.append(table_row(["", "", "", "\\multicolumn{%d}{c}{removed by}" % len(FILTERS), "", "\\multicolumn{%d}{c}{1-1 pairs}" % len(rules)]))
-    lines.append(f"\\cmidrule(lr){{4-{3 + len(FILTERS)}}}\\cmidrule(lr){{{5 + len(FILTERS)}-{4 + len(FILTERS) + len(rules)}}}\n")
-    filter_names = ["correlation", "non-concept", "held-out"]
-    rule_names = ["unique", "mutual NN", "assignment", "first (paper)"]
-    lines.append(table_row(["Layers A / B", "rare A / B", "pairs", *filter_names, "kept", *rule_names]))
-    lines.append("\\midrule\n")
+    """Per layer pair: features below the minimum support (not paired), pairs, removals by each filter (in order), kept pairs."""
+    header = ["Layers A / B", "rare A / B", "pairs", "correlation", "non-concept", "held-out", "kept"]
+    body = []
     for summary in pair_summary.values():
         filters = summary["filters"]
         removed = [str(filters[name]["removed"]) if filters[name]["enabled"] else "off" for name in FILTERS]
-        sizes = [str(summary["one_to_one"][rule]["n"]) for rule in rules]
-        rare = f"{summary['rare_a']} / {summary['rare_b']}"
-        lines.append(table_row([layers_cell(summary), rare, str(filters["pairs"]), *removed, str(filters["kept"]), *sizes]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+        body.append(table_row([layers_cell(summary), f"{summary['rare_a']} / {summary['rare_b']}", str(filters["pairs"]), *removed, str(filters["kept"])]))
+    head = [table_row(["", "", "", f"\\multicolumn{{{len(FILTERS)}}}{{c}}{{removed by}}", ""]), f"\\cmidrule(lr){{4-{3 + len(FILTERS)}}}\n",
+            table_row(header)]  # fmt: skip
+    return tabular("l" + "r" * (len(header) - 1), head, body)
+
+
+def rule_size_table(pair_summary: dict[str, Any]) -> str:
+    """Per layer pair: the size of the 1-1 set under each rule, and the share of paired B features with a unique or mutual partner."""
+    header = ["Layers A / B", *RULE_HEADERS.values(), "unique share", "mutual share"]
+    body = [table_row([layers_cell(s), *[str(s["one_to_one"][rule]["n"]) for rule in RULE_HEADERS], fmt_share(s["unique_partner_share"]),
+                       fmt_share(s["mutual_share"])]) for s in pair_summary.values()]  # fmt: skip
+    return tabular("l" + "r" * (len(header) - 1), [table_row(header)], body)
 
 
 def hub_table(hub_tables: dict[str, list[dict[str, Any]]], per_layer_pair: int) -> str:
     """The most-mapped A features of each layer pair with their top-activating context."""
-    lines = [GENERATED_HEADER, "\\begin{tabular}{lrrrp{3.4in}}\n\\toprule\n"]
-    lines.append(table_row(["Layers A / B", "A feature", "$m$", "mean $r$", "top-activating context (token in brackets)"]))
+    header = ["A feature", "$m$", "mean $r$", "top-activating context (token in brackets)"]
+    body = []
     for key, hubs in hub_tables.items():
-        lines.append("\\midrule\n")
         layer_a, layer_b = key[1:].split("_L")
+        body.append(group_row(f"Layers {layer_a} / {layer_b}", len(header)))
         for hub in hubs[:per_layer_pair]:
             context = hub.get("contexts", [])
             text = latex_text(context[0]).replace("[[", "\\textbf{[").replace("]]", "]}") if context else "(no text)"
-            lines.append(table_row([f"{layer_a} / {layer_b}", str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["mean_r"], 2), text]))
-    lines.append("\\bottomrule\n\\end{tabular}\n")
-    return "".join(lines)
+            body.append(table_row([str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["mean_r"], 2), text]))
+    return tabular("rrrp{3.9in}", [table_row(header)], body, long=True)

@@ -1,28 +1,33 @@
-"""Stage `render`: the manuscript's tables, number macros and figures, from the results files."""
+"""Stage `render`: the manuscript's tables, number macros and figures, from the results files.
+
+`text_outputs` is also what `verify` recomputes to check the manuscript's sources against the results.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from universality import io, layout
 from universality.params.schema import Params
-from universality.report import calibration, collapse, figures, numbers, sensitivity, subspaces, tables
+from universality.report import calibration, claims, collapse, figures, numbers, sensitivity, subspaces, tables
 from universality.similarity.nulls import family_q_values
 
 HUBS_PER_LAYER_PAIR = 3  # hubs shown in the appendix table; hubs.json holds params.hubs.count
 MAIN, BUCKETS = "main_one_to_one", "appendix_buckets"
 
 
-def _family(params: Params, results: dict, planted: dict) -> dict[str, list[dict]]:
+def _family(params: Params, results: dict[str, Any]) -> dict[str, list[dict]]:
     """The Benjamini-Hochberg family: every scored subset whose p the manuscript prints: main body, appendix,
     the shuffled-window null and the planted checks."""
     family = {params.paper.main: results["records"] + results["buckets"]}
-    shuffled = io.read_json(layout.scored(params.paper.shuffled, MAIN) / "results.json")
-    for name, records in [(params.paper.shuffled, shuffled)] + [(getattr(params.paper, role), records) for role, records in planted.items()]:
+    for name, records in [(params.paper.shuffled, results["shuffled"])] + [(getattr(params.paper, role), records) for role, records in results["planted"].items()]:
         family.setdefault(name, []).extend(records)
     return family
 
 
-def run(params: Params) -> None:
-    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names."""
+def load_results(params: Params) -> dict[str, Any]:
+    """Every results file the manuscript reads, with the q-values of one family added to the scored records."""
     main = params.paper.main
     pair = layout.pair(main)
     results = {
@@ -30,38 +35,72 @@ def run(params: Params) -> None:
         "buckets": io.read_json(layout.scored(main, BUCKETS) / "results.json"),
         "pair_summary": io.read_json(pair / "summary.json"),
         "setup": io.read_json(pair / "setup.json"),
+        "hubs": io.read_json(pair / "hubs.json"),
+        "shuffled": io.read_json(layout.scored(params.paper.shuffled, MAIN) / "results.json"),
+        "planted": {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")},
+        "calibration": io.read_json(layout.calibration() / "results.json"),
+        "collapse": io.read_json(layout.collapse(main) / "results.json"),
+        "sensitivity": io.read_json(layout.sensitivity(main) / "results.json"),
+        "subspaces": io.read_json(layout.subspaces(main) / "results.json"),
     }
     for side in ("a", "b"):
         results["setup"][side]["model"] = io.read_json(layout.model_metrics(results["setup"][side]["spec"]["model"]))
-    planted = {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")}
-    family_q_values(_family(params, results, planted))
-    generated = layout.GENERATED
-    io.write_text(generated / "main" / "one_to_one.tex", tables.one_to_one_table(results["records"]))
-    io.write_text(generated / "appendix" / "buckets.tex", tables.bucket_table(results["buckets"]))
-    io.write_text(generated / "appendix" / "filters.tex", tables.filter_table(results["pair_summary"]))
-    io.write_text(generated / "appendix" / "metrics.tex", tables.metric_table(results["records"]))
-    io.write_text(generated / "appendix" / "hubs.tex", tables.hub_table(io.read_json(pair / "hubs.json"), HUBS_PER_LAYER_PAIR))
-    calibrated = io.read_json(layout.calibration() / "results.json")
-    io.write_text(generated / "main" / "calibration.tex", calibration.calibration_table(calibrated["layer_pairs"]))
-    io.write_text(generated / "appendix" / "calibration_metrics.tex", calibration.calibration_metric_table(calibrated["layer_pairs"]))
-    io.write_text(generated / "appendix" / "shuffled.tex", calibration.shuffled_table(calibrated["shuffled"]))
-    analysed = io.read_json(layout.collapse(main) / "results.json")
-    io.write_text(generated / "appendix" / "collapse_buckets.tex", collapse.bucket_table(analysed["layer_pairs"]))
-    io.write_text(generated / "appendix" / "collapse_strata.tex", collapse.strata_table(analysed["layer_pairs"]))
-    io.write_text(generated / "appendix" / "collapse_hubs.tex", collapse.hub_anatomy_table(analysed["layer_pairs"], HUBS_PER_LAYER_PAIR))
-    grid = io.read_json(layout.sensitivity(main) / "results.json")
-    io.write_text(generated / "appendix" / "sensitivity.tex", sensitivity.sensitivity_table(grid))
-    sensitivity.sensitivity_figure(grid, layout.FIGURES / "sensitivity.pdf")
-    split = io.read_json(layout.subspaces(main) / "results.json")
-    io.write_text(generated / "appendix" / "token_identity.tex", subspaces.identity_table(split["identity"]))
-    io.write_text(generated / "appendix" / "semantic_rule.tex", subspaces.rule_table(split))
-    io.write_text(generated / "appendix" / "semantic_grid.tex", subspaces.grid_table(split))
-    subspaces.grid_figure(split, layout.FIGURES / "semantic_grid.pdf")
+    family_q_values(_family(params, results))
+    return results
+
+
+def text_outputs(params: Params, results: dict[str, Any]) -> dict[Path, str]:
+    """Every generated LaTeX file of the manuscript, by path."""
+    records, calibrated, analysed, split = results["records"], results["calibration"], results["collapse"], results["subspaces"]
+    main, appendix = layout.GENERATED / "main", layout.GENERATED / "appendix"
+    outputs = {
+        main / "one_to_one.tex": tables.one_to_one_table(records),
+        main / "calibration.tex": calibration.calibration_table(calibrated["layer_pairs"]),
+        appendix / "metrics.tex": tables.metric_table(records),
+        appendix / "pc1.tex": tables.pc1_table(records),
+        appendix / "planted.tex": tables.planted_table(results["planted"]),
+        appendix / "filters.tex": tables.filter_table(results["pair_summary"]),
+        appendix / "rule_sizes.tex": tables.rule_size_table(results["pair_summary"]),
+        appendix / "hubs.tex": tables.hub_table(results["hubs"], HUBS_PER_LAYER_PAIR),
+        appendix / "calibration_metrics.tex": calibration.calibration_metric_table(calibrated["layer_pairs"]),
+        appendix / "shuffled.tex": calibration.shuffled_table(calibrated["shuffled"]),
+        appendix / "collapse_coverage.tex": collapse.bucket_coverage_table(analysed["layer_pairs"]),
+        appendix / "collapse_scores.tex": collapse.bucket_score_table(analysed["layer_pairs"]),
+        appendix / "collapse_strata.tex": collapse.strata_table(analysed["layer_pairs"]),
+        appendix / "collapse_hubs.tex": collapse.hub_profile_table(analysed["layer_pairs"], HUBS_PER_LAYER_PAIR),
+        appendix / "collapse_hub_children.tex": collapse.hub_children_table(analysed["layer_pairs"], HUBS_PER_LAYER_PAIR),
+        appendix / "sensitivity.tex": sensitivity.sensitivity_table(results["sensitivity"]),
+        appendix / "token_identity.tex": subspaces.identity_table(split["identity"]),
+        appendix / "semantic_rule.tex": subspaces.rule_table(split),
+        appendix / "semantic_grid.tex": subspaces.grid_table(split),
+    }
+    for metric in tables.HEADLINE:
+        outputs[appendix / f"buckets_{metric}.tex"] = tables.bucket_table(results["buckets"], metric)
     extra = (calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
-             | sensitivity.sensitivity_macros(grid) | subspaces.subspace_macros(split))  # fmt: skip
-    io.write_text(generated / "numbers.tex", numbers.numbers_tex(params, results, planted, extra))
-    figures.collapse_curves(analysed["layer_pairs"], collapse.METRICS, layout.FIGURES / "collapse_curves.pdf")
-    null_scores = io.read_parquet(layout.scored(main, MAIN) / "null_scores.parquet")
-    figures.one_to_one_nulls(results["records"], null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
+             | sensitivity.sensitivity_macros(results["sensitivity"]) | subspaces.subspace_macros(split)
+             | claims.claim_macros(records, results["setup"]))  # fmt: skip
+    outputs[layout.GENERATED / "numbers.tex"] = numbers.numbers_tex(params, results, results["planted"], extra)
+    return outputs
+
+
+def draw_figures(params: Params, results: dict[str, Any]) -> None:
+    """The manuscript's figures, at their final size."""
+    records = results["records"]
+    figures.one_to_one_heatmap(records, layout.FIGURES / "one_to_one_heatmap.pdf")
+    calibration.calibration_figure(results["calibration"]["layer_pairs"], layout.FIGURES / "calibration_band.pdf")
+    figures.collapse_curves(results["collapse"]["layer_pairs"], collapse.METRICS, layout.FIGURES / "collapse_curves.pdf")
+    sensitivity.sensitivity_figure(results["sensitivity"], layout.FIGURES / "sensitivity.pdf")
+    subspaces.grid_figure(results["subspaces"], layout.FIGURES / "semantic_grid.pdf")
+    null_scores = io.read_parquet(layout.scored(params.paper.main, MAIN) / "null_scores.parquet")
+    figures.one_to_one_nulls(records, null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
+    pair = layout.pair(params.paper.main)
     pairs = {key: io.read_parquet(pair / f"pairs_{key}.parquet") for key in results["pair_summary"]}
     figures.multiplicity(pairs, layout.FIGURES / "multiplicity.pdf")
+
+
+def run(params: Params) -> None:
+    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names."""
+    results = load_results(params)
+    for path, text in text_outputs(params, results).items():
+        io.write_text(path, text)
+    draw_figures(params, results)
