@@ -87,3 +87,15 @@ def test_a_replicate_missing_from_the_stages_deps_stops_the_stage(params, tmp_pa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"dvc.yaml: stage calibration lacks the deps \['results/main_r3/main_one_to_one/results.json'\]"):
         calibration.run(params)
+
+
+def test_the_gap_sentence_says_why_a_metric_has_no_gap_fraction():
+    from universality.report.calibration import calibration_macros
+
+    def macros(floor: dict) -> str:
+        rows = calibrate(by_layer_pair([record(0, 1, 0.5)]), by_layer_pair([record(0, 0, 0.9)]), floor, [])
+        return calibration_macros({"layer_pairs": rows, "shuffled": [], "comparisons": {"replicates": []}})["calibration-gaps"]
+
+    assert macros(by_layer_pair([record(0, 1, 0.1)])).startswith("for SVCCA it lies between 0.50 and 0.50")
+    assert macros(by_layer_pair([record(0, 1, 0.95)])).startswith("for SVCCA no layer pair has a skyline above its floor")
+    assert macros({}).startswith("for SVCCA no layer pair has both a skyline and a floor")  # the floor had too few pairs

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from universality.report.claims import abstract_sentence, experiment_sentence, saturation_sentence
+from universality.report.claims import abstract_sentence, all_pairs_sentence, experiment_sentence, saturation_sentence
 from universality.report.figures import one_to_one_heatmap
 
 
@@ -21,7 +21,7 @@ RECORDS = [record(0, 0, 0.01), record(0, 1, 0.02), record(1, 0, 0.3), record(1, 
 def test_the_abstract_leads_with_the_metric_above_chance_and_names_the_saturated_one():
     sentence = abstract_sentence(RECORDS)
     assert sentence.startswith("After false-discovery control over every reported test, on the one-to-one pairs RSA is above its size-matched chance "
-                               "level in 2 of 3 layer pairs (median 0.300 against chance 0.010), CKA in 0 of 3 (median 0.500")  # fmt: skip
+                               "level in 2 of 3 layer pairs (median 0.300 against chance 0.010), CKA in 0 of 3 (median 0.500 against chance 0.450) and Procrustes in 0 of 3 (median 0.400")  # fmt: skip
     assert sentence.endswith("SVCCA equals its chance level of 1 at these set sizes and carries no information here.")
     assert sentence.index("RSA") < sentence.index("CKA") < sentence.index("SVCCA equals")
 
@@ -46,3 +46,11 @@ def test_the_heatmap_stars_the_cells_that_pass_fdr_and_marks_unscored_ones(tmp_p
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert text.count("0.29*") == 2 and "0.29\n" in text.replace(" ", "")  # RSA effect (0.3 - 0.01) / 0.99, starred where q <= 0.05
     assert text.count("sat.") == 3 and text.count("\u2013") == 4 and "layer of A" in text  # SVCCA at chance 1; the unscored layer pair
+
+
+def test_the_all_pairs_sentence_reads_the_whole_pairing_of_each_layer_pair():
+    buckets = [record(0, 0, 0.01, n=90) | {"subset": "cum_all"}, record(0, 1, 0.5, n=80) | {"subset": "cum_all"},
+               record(0, 0, 0.01) | {"subset": "range_1"}]  # fmt: skip
+    assert all_pairs_sentence(buckets) == ("On all pairs of each layer pair, many-to-one ones included, RSA is above its size-matched chance level in "
+                                           "1 of 2 layer pairs (median 0.300 against chance 0.010).")  # fmt: skip
+    assert all_pairs_sentence([]) == "No layer pair has enough pairs to be scored on all of them."

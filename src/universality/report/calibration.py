@@ -87,10 +87,14 @@ def calibration_figure(rows: list[dict[str, Any]], path: Path) -> None:
         save_pdf(figure, path)
 
 
-def _gap_clause(label: str, fractions: list[float]) -> str:
-    if not fractions:
+def _gap_clause(label: str, cells: list[dict[str, Any]]) -> str:
+    """The range of the gap fractions of one metric, or why there is none."""
+    fractions = [cell["gap_fraction"] for cell in cells if cell["gap_fraction"] is not None]
+    if fractions:
+        return f"for {label} it lies between {fmt(min(fractions), 2)} and {fmt(max(fractions), 2)}"
+    if any(None not in (cell["skyline"], cell["floor"]) for cell in cells):
         return f"for {label} no layer pair has a skyline above its floor"
-    return f"for {label} it lies between {fmt(min(fractions), 2)} and {fmt(max(fractions), 2)}"
+    return f"for {label} no layer pair has both a skyline and a floor"
 
 
 def _spread_clause(label: str, sds: list[float]) -> str:
@@ -110,7 +114,7 @@ def calibration_macros(calibration: dict[str, Any]) -> dict[str, str]:
                 ordered += scores["floor"] < scores["observed"] < scores["skyline"]
         if metric in HEADLINE:
             label = METRIC_LABELS[metric]
-            gaps.append(_gap_clause(label, [s["gap_fraction"] for s in cells if s["gap_fraction"] is not None]))
+            gaps.append(_gap_clause(label, cells))
             spreads.append(_spread_clause(label, [s["seeds"]["sd"] for s in cells if s["seeds"]["sd"] is not None]))
     return {
         "seed-runs": str(1 + len(calibration["comparisons"]["replicates"])),

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from universality.report.figures import FDR_LEVEL, HEATMAP_METRICS
-from universality.report.latex import fmt, latex_text
+from universality.report.latex import fmt, latex_text, series
+from universality.report.tables import HEADLINE
 
 def _scored(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["status"] == "ok"]
@@ -58,11 +59,26 @@ def abstract_sentence(records: list[dict[str, Any]]) -> str:
     parts = []
     if informative:
         clauses = [_clause(HEATMAP_METRICS[m], summaries[m], first=index == 0) for index, m in enumerate(informative)]
-        parts.append(f"After false-discovery control over every reported test, on the one-to-one pairs {', '.join(clauses)}.")
+        parts.append(f"After false-discovery control over every reported test, on the one-to-one pairs {series(clauses)}.")
     if saturated:
         verb = "equals its chance level of 1 at these set sizes and carries" if len(saturated) == 1 else "equal their chance level of 1 at these set sizes and carry"
-        parts.append(f"{' and '.join(saturated)} {verb} no information here.")
+        parts.append(f"{series(saturated)} {verb} no information here.")
     return " ".join(parts)
+
+
+ALL_PAIRS = "cum_all"  # the subset key of a layer pair's whole pairing (pairing.subsets.cumulative_buckets)
+
+
+def all_pairs_sentence(buckets: list[dict[str, Any]]) -> str:
+    """The headline metrics on every pair of each layer pair, many-to-one included: the larger sets beside the 1-1 result."""
+    records = [record for record in buckets if record["subset"] == ALL_PAIRS]
+    summaries = {metric: metric_summary(records, metric) for metric in HEADLINE}
+    if not any(summary["scored"] for summary in summaries.values()):
+        return "No layer pair has enough pairs to be scored on all of them."
+    informative = [(m, s) for m, s in summaries.items() if s["saturated"] < s["scored"]]
+    clauses = [_clause(HEATMAP_METRICS[m], s, first=index == 0) for index, (m, s) in enumerate(informative)]
+    return f"On all pairs of each layer pair, many-to-one ones included, {series(clauses)}." if clauses else (
+        "On all pairs of each layer pair the headline metrics equal their chance level of 1.")
 
 
 def saturation_sentence(records: list[dict[str, Any]], widths: tuple[int | None, int | None]) -> str:
@@ -90,10 +106,11 @@ def experiment_sentence(setup: dict[str, Any]) -> str:
     return f"the experiment comparing {sources}"
 
 
-def claim_macros(records: list[dict[str, Any]], setup: dict[str, Any]) -> dict[str, str]:
+def claim_macros(records: list[dict[str, Any]], buckets: list[dict[str, Any]], setup: dict[str, Any]) -> dict[str, str]:
     widths = tuple(setup[side]["model_spec"].get("d_model") for side in ("a", "b"))  # hub models do not state theirs in params
     return {
         "abstract-scores": abstract_sentence(records),
+        "abstract-all-pairs": all_pairs_sentence(buckets),
         "limit-saturation": saturation_sentence(records, widths),
         "experiment": experiment_sentence(setup),
         "fdr-level": f"{FDR_LEVEL:g}",

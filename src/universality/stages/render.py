@@ -78,7 +78,7 @@ def text_outputs(params: Params, results: dict[str, Any]) -> dict[Path, str]:
         outputs[appendix / f"buckets_{metric}.tex"] = tables.bucket_table(results["buckets"], metric)
     extra = (calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
              | sensitivity.sensitivity_macros(results["sensitivity"]) | subspaces.subspace_macros(split)
-             | claims.claim_macros(records, results["setup"]))  # fmt: skip
+             | claims.claim_macros(records, results["buckets"], results["setup"]))  # fmt: skip
     outputs[layout.GENERATED / "numbers.tex"] = numbers.numbers_tex(params, results, results["planted"], extra)
     return outputs
 
