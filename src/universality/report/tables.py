@@ -97,18 +97,20 @@ def metric_table(records: list[dict[str, Any]]) -> str:
 
 def pc1_table(records: list[dict[str, Any]]) -> str:
     """Appendix: true SVCCA (with the kept dimensions) beside pc1_corr, each with its size-matched chance and $p$."""
-    header = ["Layers A / B", "$n$", "SVCCA", "$k_A/k_B$", "chance", "$p$ size", "pc1\\_corr", "chance", "$p$ size"]
+    lead_columns = ["Layers A / B", "$n$"]
+    groups = {"SVCCA": ["score", "$k_A/k_B$", "chance", "$p$"], METRIC_LABELS["pc1_corr"]: ["score", "chance", "$p$"]}
+    columns = len(lead_columns) + sum(map(len, groups.values()))
     body = []
     for record in records:
         lead = [layers_cell(record), str(record["n"])]
         if record["status"] != "ok":
-            body.append(_status_row(lead, record, len(header)))
+            body.append(_status_row(lead, record, columns))
             continue
         svcca, pc1 = record["svcca"], record["pc1_corr"]
         cells = [fmt(svcca["observed"]), f"{svcca['k_x']}/{svcca['k_y']}", fmt(svcca["size_matched"]["null_mean"]), fmt_p(svcca["size_matched"]["p"]),
                  fmt(pc1["observed"]), fmt(pc1["size_matched"]["null_mean"]), fmt_p(pc1["size_matched"]["p"])]  # fmt: skip
         body.append(table_row(lead + cells))
-    return tabular("lrrrrrrrr", [table_row(header)], body)
+    return tabular("l" + "r" * (columns - 1), spanning_head(lead_columns, groups), body)
 
 
 def planted_table(planted: dict[str, list[dict[str, Any]]]) -> str:
@@ -133,15 +135,14 @@ def planted_table(planted: dict[str, list[dict[str, Any]]]) -> str:
 
 def filter_table(pair_summary: dict[str, Any]) -> str:
     """Per layer pair: features below the minimum support (not paired), pairs, removals by each filter (in order), kept pairs."""
-    header = ["Layers A / B", "rare A / B", "pairs", "correlation", "non-concept", "held-out", "kept"]
+    lead_columns = ["Layers A / B", "rare A / B", "pairs"]
+    groups = {"removed by": [name.replace("_", "-") for name in FILTERS], "": ["kept"]}
     body = []
     for summary in pair_summary.values():
         filters = summary["filters"]
         removed = [str(filters[name]["removed"]) if filters[name]["enabled"] else "off" for name in FILTERS]
         body.append(table_row([layers_cell(summary), f"{summary['rare_a']} / {summary['rare_b']}", str(filters["pairs"]), *removed, str(filters["kept"])]))
-    head = [table_row(["", "", "", f"\\multicolumn{{{len(FILTERS)}}}{{c}}{{removed by}}", ""]), f"\\cmidrule(lr){{4-{3 + len(FILTERS)}}}\n",
-            table_row(header)]  # fmt: skip
-    return tabular("l" + "r" * (len(header) - 1), head, body)
+    return tabular("l" + "r" * (len(lead_columns) + len(FILTERS)), spanning_head(lead_columns, groups), body)
 
 
 def rule_size_table(pair_summary: dict[str, Any]) -> str:
