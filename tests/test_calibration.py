@@ -99,3 +99,16 @@ def test_the_gap_sentence_says_why_a_metric_has_no_gap_fraction():
     assert macros(by_layer_pair([record(0, 1, 0.1)])).startswith("for SVCCA it lies between 0.50 and 0.50")
     assert macros(by_layer_pair([record(0, 1, 0.95)])).startswith("for SVCCA no layer pair has a skyline above its floor")
     assert macros({}).startswith("for SVCCA no layer pair has both a skyline and a floor")  # the floor had too few pairs
+
+
+def test_the_band_figure_draws_every_layer_pair_and_survives_a_missing_floor(tmp_path):
+    import subprocess
+
+    from universality.report.calibration import calibration_figure
+
+    main = by_layer_pair([record(0, 1, 0.5), record(1, 1, 0.4)])
+    rows = calibrate(main, by_layer_pair([record(0, 0, 0.9), record(1, 1, 0.8)]), by_layer_pair([record(0, 1, 0.1)]), [main])
+    calibration_figure(rows, tmp_path / "band.pdf")
+    text = subprocess.run(["pdftotext", str(tmp_path / "band.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert text.count("0/1") == 2 and text.count("1/1") == 2  # both layer pairs on both panels, the second without a floor
+    assert all(label in text for label in ("SVCCA", "RSA", "floor to skyline", "skyline (other SAE seed)", "floor (untrained B)"))

@@ -14,7 +14,6 @@ from universality.report.tables import HEADLINE, METRIC_LABELS
 from universality.similarity.metrics import METRICS
 
 
-
 def _plus_minus(spread: dict[str, Any]) -> str:
     if spread["mean"] is None:
         return "--"

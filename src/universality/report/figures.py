@@ -138,10 +138,10 @@ def one_to_one_heatmap(records: list[dict[str, Any]], path: Path) -> None:
             for i, la in enumerate(layers_a):
                 for j, lb in enumerate(layers_b):
                     record = cell.get((la, lb))
-                    scored = record is not None and record["status"] == "ok"
-                    size = record[metric]["size_matched"] if scored else {}
-                    if size.get("effect") is None:  # too few pairs, or a chance level of 1 that leaves no effect to measure
-                        axis.text(j, i, "sat." if scored else "\u2013", ha="center", va="center", fontsize=6.5, color="0.3")
+                    size = record[metric]["size_matched"] if record is not None and record["status"] == "ok" else {}
+                    if size.get("effect") is None:  # a chance level of 1 leaves no effect to measure; otherwise nothing was scored
+                        saturated = size.get("null_mean") is not None
+                        axis.text(j, i, "sat." if saturated else "\u2013", ha="center", va="center", fontsize=6.5, color="0.3")
                         continue
                     effect[i, j] = size["effect"]
                     star = "*" if size.get("q") is not None and size["q"] <= FDR_LEVEL else ""
