@@ -89,12 +89,28 @@ def test_a_replicate_missing_from_the_stages_deps_stops_the_stage(params, tmp_pa
         calibration.run(params)
 
 
+ALIGNED = {"L0_L1": {"filters": {"kept": 40}}, "L1_L1": {"filters": {"kept": 25}}}  # the pair summary of the aligned windows
+
+
+def test_the_shuffled_windows_sentence_compares_the_kept_pairs_with_the_aligned_ones():
+    from universality.report.calibration import calibration_macros
+
+    def verdict(kept: int) -> str:
+        shuffled = [{"kept": kept, "one_to_one_n": 1}, {"kept": 2, "one_to_one_n": 0}]
+        return calibration_macros({"layer_pairs": [], "shuffled": shuffled, "comparisons": {"replicates": []}}, ALIGNED)["shuffled-verdict"]
+
+    assert verdict(3) == ("With the windows of B shuffled against those of A, at most 3 pairs per layer pair pass every filter, against at least 25 "
+                          "with the windows aligned, and at most 1 are one-to-one: the pairing depends on the tokens being aligned.")  # fmt: skip
+    assert verdict(30).endswith("as many as the 25 of the aligned windows on one layer pair, and up to 1 are one-to-one: the filters do not "
+                                "tell aligned tokens from shuffled ones.")  # fmt: skip
+
+
 def test_the_gap_sentence_says_why_a_metric_has_no_gap_fraction():
     from universality.report.calibration import calibration_macros
 
     def macros(floor: dict) -> str:
         rows = calibrate(by_layer_pair([record(0, 1, 0.5)]), by_layer_pair([record(0, 0, 0.9)]), floor, [])
-        return calibration_macros({"layer_pairs": rows, "shuffled": [], "comparisons": {"replicates": []}})["calibration-gaps"]
+        return calibration_macros({"layer_pairs": rows, "shuffled": [], "comparisons": {"replicates": []}}, ALIGNED)["calibration-gaps"]
 
     assert macros(by_layer_pair([record(0, 1, 0.1)])).startswith("for SVCCA it lies between 0.50 and 0.50")
     assert macros(by_layer_pair([record(0, 1, 0.95)])).startswith("for SVCCA no layer pair has a skyline above its floor")

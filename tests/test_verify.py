@@ -57,3 +57,12 @@ def test_the_sections_include_each_generated_table_as_what_it_is():
     assert long_files and short_files
     for name in long_files + short_files:
         assert ("\\begin{longtable}" in (paper / name).read_text()) == (name in long_files), name
+
+
+def test_a_sentence_end_split_by_a_page_break_is_found_and_a_changed_one_is_not():
+    numbers = "\\uvdefine{verdict}{" + "word " * 30 + "so duplicated rows explain it.}\n"
+    broken = "word " * 30 + "so duplicated rows\n\n6\n\fFigure 3: score against multiplicity\n\nexplain it."  # page number, form feed, a float
+    assert missing_macros(numbers, broken) == {}
+    assert missing_macros(numbers, broken.replace("\f", "")) != {}  # the same gap inside a page: the sentence is not shown
+    assert missing_macros(numbers, broken.replace("so duplicated", "so no duplicated")) != {}
+    assert missing_macros(numbers, broken.replace("6\n", "x " * 2000)) != {}  # the second half far beyond the page break

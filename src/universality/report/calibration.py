@@ -100,8 +100,22 @@ def _spread_clause(label: str, sds: list[float]) -> str:
     return f"at most {fmt(max(sds))} for {label}" if sds else f"not available for {label} (fewer than two runs scored)"
 
 
-def calibration_macros(calibration: dict[str, Any]) -> dict[str, str]:
-    """Numbers and data-dependent sentences of the calibration section."""
+def _alignment_sentence(shuffled: list[dict[str, Any]], pair_summary: dict[str, Any]) -> str:
+    """Whether the filters tell B's shuffled windows from the aligned ones: pairs kept with and without the shuffle."""
+    shuffled_kept = max((row["kept"] for row in shuffled), default=0)
+    shuffled_one_to_one = max((row["one_to_one_n"] for row in shuffled), default=0)
+    aligned_kept = min(summary["filters"]["kept"] for summary in pair_summary.values())
+    if shuffled_kept < aligned_kept:
+        return (f"With the windows of B shuffled against those of A, at most {shuffled_kept} pairs per layer pair pass every filter, against at least "
+                f"{aligned_kept} with the windows aligned, and at most {shuffled_one_to_one} are one-to-one: the pairing depends on the "
+                "tokens being aligned.")  # fmt: skip
+    return (f"With the windows of B shuffled against those of A, up to {shuffled_kept} pairs per layer pair pass every filter, as many as the "
+            f"{aligned_kept} of the aligned windows on one layer pair, and up to {shuffled_one_to_one} are one-to-one: the filters do not "
+            "tell aligned tokens from shuffled ones.")  # fmt: skip
+
+
+def calibration_macros(calibration: dict[str, Any], pair_summary: dict[str, Any]) -> dict[str, str]:
+    """Numbers and data-dependent sentences of the calibration section; `pair_summary`: the main comparison's, for the aligned windows."""
     rows, shuffled = calibration["layer_pairs"], calibration["shuffled"]
     ordered = total = 0
     gaps, spreads = [], []
@@ -120,8 +134,7 @@ def calibration_macros(calibration: dict[str, Any]) -> dict[str, str]:
         "calibration-gaps": "; ".join(gaps),
         "calibration-seed-spread": " and ".join(spreads),
         "calibration-verdict": _ordering_sentence(ordered, total),
-        "shuffled-kept-max": str(max((row["kept"] for row in shuffled), default=0)),
-        "shuffled-one-to-one-max": str(max((row["one_to_one_n"] for row in shuffled), default=0)),
+        "shuffled-verdict": _alignment_sentence(shuffled, pair_summary),
     }
 
 

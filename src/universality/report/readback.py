@@ -36,10 +36,30 @@ def printed_parts(value: str) -> list[str]:
     return [flat] if len(flat) <= 80 else [flat[:40], flat[-40:]]
 
 
+PAGE_BREAK_CHARS = 3000  # at most this much text (a page number, a float at the top of the next page) between the halves of a part
+
+
+def _shown(part: str, flat: str) -> bool:
+    """`part` is in the text whole, or split once between two words by a page break (pdftotext's form feed): its first half,
+    then within `PAGE_BREAK_CHARS` a form feed and its second half. What lies in between is not read; the sources check
+    (`verify.source_mismatches`) holds the sentence itself."""
+    if part in flat:
+        return True
+    for split in (index for index, char in enumerate(part) if char == " "):
+        head, tail = part[:split], part[split + 1 :]
+        start = flat.find(head)
+        while start >= 0:
+            gap = flat[start + len(head) : start + len(head) + PAGE_BREAK_CHARS]
+            if "\f" in gap and tail in gap[gap.index("\f") :]:
+                return True
+            start = flat.find(head, start + 1)
+    return False
+
+
 def missing_macros(numbers_tex: str, text: str) -> dict[str, str]:
     """The macros whose value the PDF's text does not show."""
-    flat = " ".join(text.split()).replace("-", "")
-    return {key: value for key, value in macro_values(numbers_tex).items() if not all(part in flat for part in printed_parts(value))}
+    flat = re.sub(r"[^\S\f]+", " ", text).replace("-", "")  # whitespace collapsed, page breaks kept
+    return {key: value for key, value in macro_values(numbers_tex).items() if not all(_shown(part, flat) for part in printed_parts(value))}
 
 
 def latex_numbers(latex: str) -> list[str]:

@@ -76,7 +76,7 @@ def text_outputs(params: Params, results: dict[str, Any]) -> dict[Path, str]:
     }
     for metric in tables.HEADLINE:
         outputs[appendix / f"buckets_{metric}.tex"] = tables.bucket_table(results["buckets"], metric)
-    extra = (calibration.calibration_macros(calibrated) | collapse.collapse_macros(analysed, params.collapse)
+    extra = (calibration.calibration_macros(calibrated, results["pair_summary"]) | collapse.collapse_macros(analysed, params.collapse)
              | sensitivity.sensitivity_macros(results["sensitivity"]) | subspaces.subspace_macros(split)
              | claims.claim_macros(records, results["buckets"], results["setup"]))  # fmt: skip
     outputs[layout.GENERATED / "numbers.tex"] = numbers.numbers_tex(params, results, results["planted"], extra)
