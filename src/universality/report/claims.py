@@ -13,7 +13,7 @@ import numpy as np
 
 from universality.report.figures import FDR_LEVEL, HEATMAP_METRICS
 from universality.report.latex import fmt, latex_text, series
-from universality.report.tables import HEADLINE
+from universality.report.tables import HEADLINE, METRIC_LABELS
 
 def _scored(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["status"] == "ok"]
@@ -55,10 +55,10 @@ def abstract_sentence(records: list[dict[str, Any]]) -> str:
     if scored == 0:
         return "No layer pair has enough one-to-one pairs after the filters to be scored."
     informative = sorted((m for m, s in summaries.items() if s["saturated"] < s["scored"]), key=lambda m: -summaries[m]["significant"])
-    saturated = [HEATMAP_METRICS[m] for m, s in summaries.items() if s["saturated"] == s["scored"]]
+    saturated = [METRIC_LABELS[m] for m, s in summaries.items() if s["saturated"] == s["scored"]]
     parts = []
     if informative:
-        clauses = [_clause(HEATMAP_METRICS[m], summaries[m], first=index == 0) for index, m in enumerate(informative)]
+        clauses = [_clause(METRIC_LABELS[m], summaries[m], first=index == 0) for index, m in enumerate(informative)]
         parts.append(f"After false-discovery control over every reported test, on the one-to-one pairs {series(clauses)}.")
     if saturated:
         verb = "equals its chance level of 1 at these set sizes and carries" if len(saturated) == 1 else "equal their chance level of 1 at these set sizes and carry"
@@ -76,7 +76,7 @@ def all_pairs_sentence(buckets: list[dict[str, Any]]) -> str:
     if not any(summary["scored"] for summary in summaries.values()):
         return "No layer pair has enough pairs to be scored on all of them."
     informative = [(m, s) for m, s in summaries.items() if s["saturated"] < s["scored"]]
-    clauses = [_clause(HEATMAP_METRICS[m], s, first=index == 0) for index, (m, s) in enumerate(informative)]
+    clauses = [_clause(METRIC_LABELS[m], s, first=index == 0) for index, (m, s) in enumerate(informative)]
     return f"On all pairs of each layer pair, many-to-one ones included, {series(clauses)}." if clauses else (
         "On all pairs of each layer pair the headline metrics equal their chance level of 1.")
 

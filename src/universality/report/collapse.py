@@ -9,8 +9,9 @@ from universality.collapse.matched import entry_scores
 from universality.collapse.verdict import VERDICT_METRICS
 from universality.params.schema import Collapse
 from universality.report.latex import fmt, group_row, layers_cell, series, spanning_head, table_row, tabular
+from universality.report.tables import METRIC_LABELS
 
-METRICS = {metric: {"svcca": "SVCCA", "rsa": "RSA"}[metric] for metric in VERDICT_METRICS}
+METRICS = {metric: METRIC_LABELS[metric] for metric in VERDICT_METRICS}
 EXPLANATION_NAMES = {"small_n": "small-n inflation", "duplication": "duplicated rows", "weak_pairs": "weak pairs on generic hubs",
                      "splitting": "feature splitting", "collapse": "information collapse"}  # fmt: skip
 

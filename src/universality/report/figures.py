@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 
 from universality.collapse.matched import entry_scores  # noqa: E402
 from universality.io import atomic_path  # noqa: E402
+from universality.report.tables import HEADLINE, METRIC_LABELS  # noqa: E402
 
 TEXT_WIDTH_IN = 5.5
 # Okabe-Ito: distinguishable with colour-vision deficiencies and in greyscale print.
@@ -46,7 +47,8 @@ def one_to_one_nulls(records: list[dict[str, Any]], null_scores: pd.DataFrame, p
         figure, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.1), layout="constrained")
         scored = [r for r in records if r["status"] == "ok"]
         labels = [f"{r['layer_a']}/{r['layer_b']}" for r in scored]
-        for axis, metric, title in zip(axes, ("svcca", "rsa"), ("SVCCA", "RSA")):
+        for axis, metric in zip(axes, HEADLINE):
+            title = METRIC_LABELS[metric]
             nulls = [
                 null_scores.loc[
                     (null_scores["layer_a"] == r["layer_a"]) & (null_scores["layer_b"] == r["layer_b"]) & (null_scores["null"] == "row_shuffle"),
@@ -120,7 +122,7 @@ def collapse_curves(layer_pairs: list[dict[str, Any]], metrics: dict[str, str], 
         save_pdf(figure, path)
 
 
-HEATMAP_METRICS = {"svcca": "SVCCA", "rsa": "RSA", "cka": "CKA", "procrustes": "Procrustes"}
+HEATMAP_METRICS = ("svcca", "rsa", "cka", "procrustes")  # the metrics of the main-body heatmap, labelled by METRIC_LABELS
 FDR_LEVEL = 0.05  # cells whose size-matched q is at or below this are starred
 
 
@@ -133,7 +135,7 @@ def one_to_one_heatmap(records: list[dict[str, Any]], path: Path) -> None:
         figure, axes = plt.subplots(1, len(HEATMAP_METRICS), figsize=(TEXT_WIDTH_IN, 0.45 * len(layers_a) + 1.0), layout="constrained",
                                     sharey=True, squeeze=False)  # fmt: skip
         colours = plt.get_cmap("cividis").with_extremes(bad="0.92")
-        for axis, (metric, title) in zip(axes[0], HEATMAP_METRICS.items()):
+        for axis, metric in zip(axes[0], HEATMAP_METRICS):
             effect = np.full((len(layers_a), len(layers_b)), np.nan)
             for i, la in enumerate(layers_a):
                 for j, lb in enumerate(layers_b):
@@ -152,7 +154,7 @@ def one_to_one_heatmap(records: list[dict[str, Any]], path: Path) -> None:
             axis.set_xticks(range(len(layers_b)), layers_b)
             axis.set_yticks(range(len(layers_a)), layers_a)
             axis.set_xlabel("layer of B")
-            axis.set_title(title)
+            axis.set_title(METRIC_LABELS[metric])
             axis.spines[:].set_visible(False)
         axes[0, 0].set_ylabel("layer of A")
         figure.colorbar(image, ax=axes[0, -1], label="effect vs. chance", shrink=0.9)

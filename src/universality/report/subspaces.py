@@ -9,9 +9,10 @@ import numpy as np
 
 from universality.report.figures import STYLE, TEXT_WIDTH_IN, save_pdf
 from universality.report.latex import fmt, fmt_p, fmt_share, latex_text, layers_cell, table_row, tabular
+from universality.report.tables import HEADLINE, METRIC_LABELS
 
 Q_LEVEL = 0.05  # grid cells with a size-matched q at or below this are marked significant
-METRICS = {"svcca": "SVCCA", "rsa": "RSA"}
+METRICS = {metric: METRIC_LABELS[metric] for metric in HEADLINE}
 
 
 def _observed(scores: dict[str, Any], metric: str) -> float | None:
