@@ -1,13 +1,15 @@
 # Two commands on a fresh machine: `make paper` builds paper/main.pdf on the default
 # experiment; `make test` runs the tests. Both install whatever is missing first.
 # `make verify`, after `make paper`, reads the PDF back and checks it against the results.
+# The paper's cached artifacts (README, "Reproducing the paper"): reviewers pull them from the
+# read-only `public` remote, authors push them to the writable `authors` remote.
 SHELL := /bin/bash
 VENV := .venv
 DEBIAN_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended poppler-utils wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup system-packages paper verify test clean
+.PHONY: setup system-packages paper verify test clean pull-cache pull-activations pull-saes push-cache check-cache anonymous-artifact
 
 setup: system-packages $(VENV)/.installed
 
@@ -36,6 +38,32 @@ verify:
 
 test: setup
 	python -m pytest
+
+# The public remote gets its address when the paper is published; until then say so, not a DNS error.
+PUBLIC_REMOTE_SET = @dvc remote list | awk '$$1 == "public" && $$2 ~ /\.invalid/ {exit 1}' || { \
+	echo "The public remote has no address until the paper is published. Pull from a copy you have:"; \
+	echo "  dvc remote modify --local public url <https URL, s3://bucket/path or a folder>"; exit 1; }
+
+pull-cache: setup  ## tier 1: every cached output (models, SAEs, activations, results)
+	$(PUBLIC_REMOTE_SET)
+	dvc pull
+
+pull-activations: setup  ## tier 2: the activation caches and what made them (no results)
+	$(PUBLIC_REMOTE_SET)
+	dvc pull --with-deps extract
+
+pull-saes: setup  ## tier 3: the token sets, models and SAEs, to extract again
+	$(PUBLIC_REMOTE_SET)
+	dvc pull --with-deps saes
+
+check-cache: setup
+	python -m universality check-cache
+
+push-cache: check-cache  ## authors: every cached output to the writable remote
+	dvc push -r authors
+
+anonymous-artifact: setup
+	python -m universality anonymous-artifact
 
 clean:
 	rm -rf build .pytest_cache

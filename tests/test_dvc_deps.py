@@ -54,8 +54,10 @@ def test_every_stage_declares_exactly_its_import_closure(stages):
 
 
 def test_every_stage_has_a_module(stages):
-    not_stages = {"__init__", "verify"}  # `verify` checks the built paper and writes nothing: a command, not a DVC stage
-    assert {p.stem for p in (PACKAGE_DIR / "stages").glob("*.py")} - not_stages == set(stages)
+    from universality.cli import COMMANDS
+
+    commands = {command.replace("-", "_") for command in COMMANDS}  # they check or package what the stages wrote: not DVC stages
+    assert {p.stem for p in (PACKAGE_DIR / "stages").glob("*.py")} - commands - {"__init__"} == set(stages)
 
 
 def test_a_missing_helper_is_caught(stages):
@@ -77,21 +79,43 @@ def test_report_code_is_a_dependency_of_rendering_only(stages):
 def test_dvc_outputs_are_the_layout_paths():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
-    def outputs(stage: str) -> set[str]:
+    def outputs(stage: str, cached: bool) -> set[str]:
+        """The stage's outputs that DVC caches (cached=True) or leaves to git."""
         spec = stages[stage].get("do", stages[stage])
         entries = spec.get("outs", []) + spec.get("metrics", []) + spec.get("plots", [])
-        return {entry if isinstance(entry, str) else next(iter(entry)) for entry in entries}
+        is_cached = {entry if isinstance(entry, str) else next(iter(entry)): isinstance(entry, str) or next(iter(entry.values())).get("cache", True)
+                     for entry in entries}  # fmt: skip
+        return {path for path, flag in is_cached.items() if flag == cached}
 
+    for stage in stages:
+        key = "${key}" if "foreach" in stages[stage] else None
+        assert outputs(stage, cached=True) == {str(path) for path in layout.cached_outputs(stage, key)}, stage
+        if layout.cached_outputs(stage, key):
+            assert str(layout.manifest_record(stage, key)) in outputs(stage, cached=False), stage
     key = "${key}"
-    assert outputs("tokens") == {str(layout.tokens(key))}
-    assert outputs("model") == {str(layout.model(key)), str(layout.model_metrics(key))}
-    assert outputs("saes") == {str(layout.saes(key))}
-    assert outputs("extract") == {str(layout.activations(key)), str(layout.extract_scratch(key)), str(layout.quality_metrics(key))}
-    assert outputs("pair") == {str(layout.pair(key)), str(layout.pair_metrics(key))}
-    for stage in ("main_one_to_one", "appendix_buckets"):
-        assert {str(Path(out).parent) for out in outputs(stage)} == {str(layout.scored(key, stage))}
-    assert {str(Path(out).parent) for out in outputs("collapse")} == {str(layout.collapse(key))}
-    assert {str(Path(out).parent) for out in outputs("calibration")} == {str(layout.calibration())}
+    assert outputs("model", cached=False) == {str(layout.model_metrics(key)), str(layout.manifest_record("model", key))}
+    assert outputs("extract", cached=False) == {str(layout.extract_scratch(key)), str(layout.quality_metrics(key)), str(layout.manifest_record("extract", key))}
+    assert outputs("pair", cached=False) == {str(layout.pair_metrics(key)), str(layout.manifest_record("pair", key))}
+
+
+@pytest.mark.parametrize(
+    ("path", "stage"),
+    [("data/tokens/wordnet/tokens.safetensors", "tokens@wordnet"), ("data/models/toy_a", "model@toy_a"), ("data/toy_b/saes/L1", "saes@toy_b"),
+     ("data/toy_b/activations/L2.safetensors", "extract@toy_b"), ("results/toy_a/quality.json", "extract@toy_a"),
+     ("results/models/toy_b.json", "model@toy_b"), ("results/main/pair/summary.json", "pair@main"), ("results/main/pair_metrics.json", "pair@main"),
+     ("results/floor/main_one_to_one/results.json", "main_one_to_one@floor"), ("results/calibration/results.json", "calibration"),
+     ("results/manifest/extract/toy_a.json", "extract@toy_a"), ("figures/heatmap.pdf", "render"), ("README.md", None)],
+)  # fmt: skip
+def test_every_layout_path_names_the_stage_that_writes_it(path, stage):
+    assert layout.producing_stage(path) == stage
+
+
+def test_a_missing_cache_names_the_command_that_fetches_it(tmp_path, monkeypatch):
+    from universality.activations.cache import load_cache
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"data/toy_a/activations/L0.safetensors does not exist: fetch it with `dvc pull extract@toy_a`"):
+        load_cache(layout.activation_cache("toy_a", 0))
 
 
 def test_the_calibration_stage_lists_every_replicate_it_reads(params):

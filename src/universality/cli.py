@@ -29,7 +29,10 @@ STAGES = {
     "render": (None, "tables, number macros and figures of the comparisons `paper` names"),
     "paper": (None, "build paper/main.pdf with latexmk"),
     "verify": (None, "check the built paper/main.pdf against the results (make verify)"),
+    "check-cache": (None, "verify the cached artifacts in this workspace against results/manifest/ (make check-cache)"),
+    "anonymous-artifact": (None, "write the double-blind archive: no git history, remote URLs or author names (make anonymous-artifact)"),
 }
+COMMANDS = ("verify", "check-cache", "anonymous-artifact")  # commands, not DVC stages: they write no stage output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
     # of the toy models differed in the third decimal of the loss); deterministic kernels are.
     torch.use_deterministic_algorithms(True, warn_only=True)
-    stage = importlib.import_module(f"universality.stages.{args.stage}")
-    if section is None:
+    stage = importlib.import_module(f"universality.stages.{args.stage.replace('-', '_')}")
+    name = None if section is None else args.name
+    if name is None:
         stage.run(params)
     else:
-        stage.run(params, args.name)
+        stage.run(params, name)
+    if args.stage not in COMMANDS:
+        from universality.artifacts import manifest
+
+        manifest.write_record(args.stage, name)

@@ -20,6 +20,14 @@ import pandas as pd
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from universality.layout import missing_message
+
+
+def require(path: Path) -> None:
+    """Stop with the commands that fetch or build `path` when it is not there."""
+    if not path.exists():
+        raise FileNotFoundError(missing_message(path))
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -60,8 +68,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `dvc repro` to build it")
+    require(path)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -81,16 +88,14 @@ def write_tensors(path: str | Path, tensors: dict[str, np.ndarray], metadata: di
 
 def read_tensor_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `dvc repro` to build it")
+    require(path)
     with safe_open(str(path), framework="numpy") as handle:
         return json.loads((handle.metadata() or {}).get(METADATA_KEY, "{}"))
 
 
 def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `dvc repro` to build it")
+    require(path)
     return load_file(str(path))
 
 
@@ -101,8 +106,7 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
 
 def read_parquet(path: str | Path) -> pd.DataFrame:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `dvc repro` to build it")
+    require(path)
     return pd.read_parquet(path)
 
 

@@ -15,6 +15,8 @@
     results/<comparison>/subspaces/    subspaces: token-identity control, semantic-category grid
     results/calibration/               calibration: skyline, floor, seeds, shuffled windows
     paper/generated/, figures/         render: tables, number macros, figures
+    results/manifest/<stage>/<name>.json   every stage with cached outputs: each file's sha256 and
+                                       size, and the environment that wrote them
 
 These paths are the ones dvc.yaml declares; a test checks that the two agree.
 """
@@ -31,7 +33,9 @@ PAPER_PDF = Path("paper/main.pdf")
 LATEX_BUILD = Path("build")
 MODELS_DIRECTORY = "models"
 CALIBRATION_DIRECTORY = "calibration"
-RESERVED_RESULTS = (MODELS_DIRECTORY, CALIBRATION_DIRECTORY)  # results/ folders that are not a source's or a comparison's
+MANIFEST_DIRECTORY = "manifest"
+RESERVED_RESULTS = (MODELS_DIRECTORY, CALIBRATION_DIRECTORY, MANIFEST_DIRECTORY)  # results/ folders that are not a source's or a comparison's
+COMPARISON_STAGES = ("pair", "main_one_to_one", "appendix_buckets", "collapse", "sensitivity", "subspaces")
 
 
 def tokens(token_set: str) -> Path:
@@ -107,3 +111,70 @@ def calibration() -> Path:
 
 def layer_pair_key(layer_a: int, layer_b: int) -> str:
     return f"L{layer_a}_L{layer_b}"
+
+
+def cached_outputs(stage: str, name: str | None) -> list[Path]:
+    """The outputs DVC caches (and pushes) for stage instance `stage@name`; [] for stages that cache none."""
+    if stage in ("main_one_to_one", "appendix_buckets"):
+        return [scored(name, stage) / "results.json", scored(name, stage) / "null_scores.parquet"]
+    single = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair}
+    if stage in single:
+        return [single[stage](name)]
+    results = {"collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}
+    if stage in results:
+        return [results[stage](name) / "results.json"]
+    return [calibration() / "results.json"] if stage == "calibration" else []
+
+
+def manifest_record(stage: str, name: str | None) -> Path:
+    """Where stage instance `stage@name` records its cached outputs' hashes and its environment."""
+    folder = Path("results") / MANIFEST_DIRECTORY
+    return folder / f"{stage}.json" if name is None else folder / stage / f"{name}.json"
+
+
+def stage_instance(stage: str, name: str | None) -> str:
+    """DVC's name of a stage instance: `extract@toy_a`, or `calibration`."""
+    return stage if name is None else f"{stage}@{name}"
+
+
+def split_instance(instance: str) -> tuple[str, str | None]:
+    """`extract@toy_a` -> ("extract", "toy_a"); `calibration` -> ("calibration", None)."""
+    stage, _, name = instance.partition("@")
+    return stage, name or None
+
+
+def producing_stage(path: str | Path) -> str | None:
+    """The stage instance that writes `path` (a file or folder of the layout above), if any."""
+    parts = Path(path).parts
+    if parts[:1] == ("data",) and len(parts) >= 3:
+        if parts[1] == "tokens":
+            return f"tokens@{parts[2]}"
+        if parts[1] == MODELS_DIRECTORY:
+            return f"model@{parts[2]}"
+        by_folder = {"saes": "saes", "activations": "extract", "extract_scratch": "extract"}
+        return f"{by_folder[parts[2]]}@{parts[1]}" if parts[2] in by_folder else None
+    if parts[:1] != ("results",) or len(parts) < 2:
+        return "render" if parts[:1] == (str(FIGURES),) or Path(path).is_relative_to(GENERATED) else None
+    if parts[1] == CALIBRATION_DIRECTORY:
+        return "calibration"
+    if len(parts) == 3 and parts[1] == MODELS_DIRECTORY:
+        return f"model@{Path(parts[2]).stem}"
+    if parts[1] == MANIFEST_DIRECTORY and len(parts) == 4:
+        return f"{parts[2]}@{Path(parts[3]).stem}"
+    if len(parts) >= 3:
+        by_file = {"quality.json": "extract", "pair_metrics.json": "pair"}
+        stage = by_file.get(parts[2], parts[2] if parts[2] in COMPARISON_STAGES else None)
+        return f"{stage}@{parts[1]}" if stage else None
+    return None
+
+
+def missing_message(path: str | Path) -> str:
+    """Why `path` is not there and the commands that bring it: `dvc pull` from the remote, or `dvc repro`."""
+    path = Path(path)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        path = path.relative_to(Path.cwd())
+    stage = producing_stage(path)
+    if stage is None:
+        return f"{path} does not exist: run `dvc repro` to build it"
+    return (f"{path} does not exist: fetch it with `dvc pull {stage}` (the paper's cached artifacts, README: "
+            f"Reproducing the paper) or build it with `dvc repro {stage}`")

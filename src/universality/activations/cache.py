@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from safetensors import safe_open
 
-from universality import layout
+from universality import io, layout
 from universality.io import read_tensor_metadata, write_tensors
 from universality.params.schema import Comparison
 
@@ -80,10 +80,7 @@ def save_cache(path: str | Path, cache: ActivationCache) -> None:
 
 def load_cache(path: str | Path) -> ActivationCache:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"activation cache {path} is missing: rebuild it with `dvc repro extract` or fetch it with `dvc pull extract`"
-        )
+    io.require(path)
     meta = read_tensor_metadata(path)
     with safe_open(str(path), framework="numpy") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}

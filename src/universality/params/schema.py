@@ -374,6 +374,14 @@ class Subspaces:
 
 
 @dataclass(frozen=True)
+class AnonymousArtifact:
+    """The double-blind archive (`make anonymous-artifact`): who must not be named in it, and whether it carries the cache."""
+
+    authors: list[str]  # names and e-mail addresses of the authors; a member of the archive holding one is refused
+    include_cache: bool  # bundle every cached output (models, SAEs, activations, results) as a DVC remote inside the archive
+
+
+@dataclass(frozen=True)
 class Params:
     token_sets: dict[str, TokenSetSpec]
     models: dict[str, ModelSpec]
@@ -390,6 +398,7 @@ class Params:
     collapse: Collapse
     sensitivity: Sensitivity
     subspaces: Subspaces
+    anonymous_artifact: AnonymousArtifact
 
     def hook_name(self, layer: int) -> str:
         return self.extract.hook.format(layer=layer)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sae_lens import SAE, TrainingSAE
 
-from universality.io import dumps_json
+from universality.io import dumps_json, require
 
 SAE_WEIGHTS_FILE = "sae_weights.safetensors"  # SAELens' name for the weights
 
@@ -33,6 +33,5 @@ def save_sae(sae: SAE, directory: str | Path) -> None:
 
 def load_sae(directory: str | Path, device: str = "cpu") -> SAE:
     directory = Path(directory)
-    if not (directory / "cfg.json").exists():
-        raise FileNotFoundError(f"no SAE in {directory}: rebuild it with `dvc repro` or fetch it with `dvc pull`")
+    require(directory / "cfg.json")
     return SAE.load_from_disk(directory, device=device)

@@ -90,8 +90,7 @@ def save_toy_model(model: HookedTransformer, directory: str | Path) -> None:
 
 def load_toy_model(directory: str | Path, device: str = "cpu") -> HookedTransformer:
     directory = Path(directory)
-    if not (directory / WEIGHTS_FILE).exists():
-        raise FileNotFoundError(f"no model in {directory}: rebuild it with `dvc repro` or fetch it with `dvc pull`")
+    io.require(directory / WEIGHTS_FILE)
     config = HookedTransformerConfig(**json.loads((directory / CONFIG_FILE).read_text()), device=device)
     model = HookedTransformer(config)
     model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device=device))
