@@ -70,10 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     stage = importlib.import_module(f"universality.stages.{args.stage.replace('-', '_')}")
     name = None if section is None else args.name
-    if name is None:
-        stage.run(params)
-    else:
-        stage.run(params, name)
+    try:
+        if name is None:
+            stage.run(params)
+        else:
+            stage.run(params, name)
+    except FileNotFoundError as err:  # an input not built or not pulled: the message names the command that brings it
+        sys.exit(f"error: {err}")
     if args.stage not in COMMANDS:
         from universality.artifacts import manifest
 
