@@ -36,33 +36,35 @@ paper: setup
 verify:
 	python -m universality verify
 
+# Two workers: the tiny end-to-end build and the tests that read it (one xdist group, one worker)
+# run beside all the others.
 test: setup
-	python -m pytest
+	python -m pytest -n 2 --dist loadgroup
 
 # The public remote gets its address when the paper is published; until then say so, not a DNS error.
 PUBLIC_REMOTE_SET = @dvc remote list | awk '$$1 == "public" && $$2 ~ /\.invalid/ {exit 1}' || { \
 	echo "The public remote has no address until the paper is published. Pull from a copy you have:"; \
 	echo "  dvc remote modify --local public url <https URL, s3://bucket/path or a folder>"; exit 1; }
 
-pull-cache: setup  ## tier 1: every cached output (models, SAEs, activations, results)
+pull-cache:  ## tier 1: every cached output (models, SAEs, activations, results)
 	$(PUBLIC_REMOTE_SET)
 	dvc pull
 
-pull-activations: setup  ## tier 2: the activation caches and what made them (no results)
+pull-activations:  ## tier 2: the activation caches and what made them (no results)
 	$(PUBLIC_REMOTE_SET)
 	dvc pull --with-deps extract
 
-pull-saes: setup  ## tier 3: the token sets, models and SAEs, to extract again
+pull-saes:  ## tier 3: the token sets, models and SAEs, to extract again
 	$(PUBLIC_REMOTE_SET)
 	dvc pull --with-deps saes
 
-check-cache: setup
+check-cache:
 	python -m universality check-cache
 
 push-cache: check-cache  ## authors: every cached output to the writable remote
 	dvc push -r authors
 
-anonymous-artifact: setup
+anonymous-artifact:
 	python -m universality anonymous-artifact
 
 clean:

@@ -104,18 +104,11 @@ def test_dvc_outputs_are_the_layout_paths():
      ("data/toy_b/activations/L2.safetensors", "extract@toy_b"), ("results/toy_a/quality.json", "extract@toy_a"),
      ("results/models/toy_b.json", "model@toy_b"), ("results/main/pair/summary.json", "pair@main"), ("results/main/pair_metrics.json", "pair@main"),
      ("results/floor/main_one_to_one/results.json", "main_one_to_one@floor"), ("results/calibration/results.json", "calibration"),
-     ("results/manifest/extract/toy_a.json", "extract@toy_a"), ("figures/heatmap.pdf", "render"), ("README.md", None)],
+     ("results/manifest/extract/toy_a.json", "extract@toy_a"), ("results/manifest/calibration.json", "calibration"),
+     ("paper/generated/main/one_to_one.tex", "render"), ("figures/heatmap.pdf", "render"), ("paper/main.pdf", "paper"), ("README.md", None)],
 )  # fmt: skip
 def test_every_layout_path_names_the_stage_that_writes_it(path, stage):
     assert layout.producing_stage(path) == stage
-
-
-def test_a_missing_cache_names_the_command_that_fetches_it(tmp_path, monkeypatch):
-    from universality.activations.cache import load_cache
-
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"data/toy_a/activations/L0.safetensors does not exist: fetch it with `dvc pull extract@toy_a`"):
-        load_cache(layout.activation_cache("toy_a", 0))
 
 
 def test_the_calibration_stage_lists_every_replicate_it_reads(params):

@@ -41,6 +41,6 @@ def test_hook_check_runs_on_hub_models_and_names_both_hooks(offline_check):
 
 
 @pytest.mark.parametrize("what", ["model_error", "sae_error", "dataset_error"])
-def test_unreachable_hub_says_so_and_points_to_dvc_pull(offline_check, what):
+def test_unreachable_hub_says_so_and_points_to_the_pulled_activations(offline_check, what):
     message = offline_check[what]
-    assert "hub is unreachable" in message and "dvc pull extract" in message
+    assert "hub is unreachable" in message and "make pull-activations" in message

@@ -36,9 +36,11 @@ def test_caches_of_different_token_sets_are_never_paired(tmp_path, monkeypatch):
         load_layer_pair(Comparison(a="x", b="y", tokens="t", layers="all", shuffle_seed=None, buckets=False, sensitivity=False), 0, 0)
 
 
-def test_missing_cache_names_the_commands_that_rebuild_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"a_L0.safetensors is missing.*dvc repro extract.*dvc pull extract"):
-        load_cache(tmp_path / "a_L0.safetensors")
+def test_missing_cache_names_the_commands_that_fetch_or_rebuild_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = r"data/toy_a/activations/L0.safetensors does not exist: fetch it with `dvc pull extract@toy_a`.* build it with `dvc repro extract@toy_a`"
+    with pytest.raises(FileNotFoundError, match=expected):
+        load_cache(tmp_path / layout.activation_cache("toy_a", 0))
 
 
 def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):

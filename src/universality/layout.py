@@ -23,6 +23,7 @@ These paths are the ones dvc.yaml declares; a test checks that the two agree.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 GENERATED = Path("paper/generated")
@@ -113,16 +114,34 @@ def layer_pair_key(layer_a: int, layer_b: int) -> str:
     return f"L{layer_a}_L{layer_b}"
 
 
+NAME = r"(?P<name>[^/]+)"
+PRODUCERS = [  # (path pattern, the stage instance that writes it); the first match wins
+    (rf"data/tokens/{NAME}", "tokens@{name}"),
+    (rf"data/{MODELS_DIRECTORY}/{NAME}", "model@{name}"),
+    (rf"results/{MODELS_DIRECTORY}/{NAME}\.json", "model@{name}"),
+    (rf"data/{NAME}/saes", "saes@{name}"),
+    (rf"data/{NAME}/(activations|extract_scratch)", "extract@{name}"),
+    (rf"results/{NAME}/quality\.json", "extract@{name}"),
+    (rf"results/{CALIBRATION_DIRECTORY}", "calibration"),
+    (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)/{NAME}\.json", "{stage}@{name}"),
+    (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)\.json", "{stage}"),
+    (rf"results/{NAME}/pair_metrics\.json", "pair@{name}"),
+    (rf"results/{NAME}/(?P<stage>{'|'.join(COMPARISON_STAGES)})", "{stage}@{name}"),
+    (f"({re.escape(GENERATED.as_posix())}|{re.escape(FIGURES.as_posix())})", "render"),
+    (re.escape(PAPER_PDF.as_posix()), "paper"),
+]
+
+
 def cached_outputs(stage: str, name: str | None) -> list[Path]:
     """The outputs DVC caches (and pushes) for stage instance `stage@name`; [] for stages that cache none."""
+    folders = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair}
+    results_files = {"collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}
+    if stage in folders:
+        return [folders[stage](name)]
     if stage in ("main_one_to_one", "appendix_buckets"):
         return [scored(name, stage) / "results.json", scored(name, stage) / "null_scores.parquet"]
-    single = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair}
-    if stage in single:
-        return [single[stage](name)]
-    results = {"collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}
-    if stage in results:
-        return [results[stage](name) / "results.json"]
+    if stage in results_files:
+        return [results_files[stage](name) / "results.json"]
     return [calibration() / "results.json"] if stage == "calibration" else []
 
 
@@ -145,26 +164,11 @@ def split_instance(instance: str) -> tuple[str, str | None]:
 
 def producing_stage(path: str | Path) -> str | None:
     """The stage instance that writes `path` (a file or folder of the layout above), if any."""
-    parts = Path(path).parts
-    if parts[:1] == ("data",) and len(parts) >= 3:
-        if parts[1] == "tokens":
-            return f"tokens@{parts[2]}"
-        if parts[1] == MODELS_DIRECTORY:
-            return f"model@{parts[2]}"
-        by_folder = {"saes": "saes", "activations": "extract", "extract_scratch": "extract"}
-        return f"{by_folder[parts[2]]}@{parts[1]}" if parts[2] in by_folder else None
-    if parts[:1] != ("results",) or len(parts) < 2:
-        return "render" if parts[:1] == (str(FIGURES),) or Path(path).is_relative_to(GENERATED) else None
-    if parts[1] == CALIBRATION_DIRECTORY:
-        return "calibration"
-    if len(parts) == 3 and parts[1] == MODELS_DIRECTORY:
-        return f"model@{Path(parts[2]).stem}"
-    if parts[1] == MANIFEST_DIRECTORY and len(parts) == 4:
-        return f"{parts[2]}@{Path(parts[3]).stem}"
-    if len(parts) >= 3:
-        by_file = {"quality.json": "extract", "pair_metrics.json": "pair"}
-        stage = by_file.get(parts[2], parts[2] if parts[2] in COMPARISON_STAGES else None)
-        return f"{stage}@{parts[1]}" if stage else None
+    text = Path(path).as_posix()
+    for pattern, instance in PRODUCERS:
+        match = re.match(pattern + "(/|$)", text)
+        if match:
+            return instance.format(**match.groupdict())
     return None
 
 

@@ -1,8 +1,9 @@
 """The double-blind archive: the repository at HEAD and its cached artifacts, with nothing that names the authors.
 
-The archive holds every file git tracks at HEAD (no history), `.dvc/config` with one remote,
+The archive holds every file git tracks at HEAD (no history); `.dvc/config` with one remote,
 `dvc-remote/` inside the archive, holding every cached output of `dvc.lock` that this
-workspace has, and `params.yaml` with `anonymous_artifact.authors` emptied. It is refused,
+workspace has (and DVC told to work without git); and `params.yaml` with
+`anonymous_artifact.authors` emptied. It is refused,
 file by file, when any member contains an author's name or address from params.yaml, an
 identity from the git history, or the URL of a configured git or DVC remote. Members are
 sorted and carry fixed times and owners, so the same commit and cache give the same bytes.
@@ -25,6 +26,7 @@ ROOT = "universality"  # the folder the archive unpacks into
 BUNDLED_REMOTE = "dvc-remote"
 BUNDLED_CONFIG = f"""[core]
     analytics = false
+    no_scm = true
     remote = bundled
 ['remote "bundled"']
     url = ../{BUNDLED_REMOTE}

@@ -48,7 +48,7 @@ def hub_call(what: str, call: Callable[[], T]) -> T:
         raise HubUnreachable(
             f"cannot load {what}: the Hugging Face hub is unreachable and it is not in the local cache "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Fetch the cached "
-            "activations instead: `dvc pull extract` (then `dvc repro --pull --allow-missing`), or run "
+            "activations instead: `make pull-activations`, then `dvc repro` (README: Reproducing the paper), or run "
             "on a machine with hub access"
         ) from err
 

@@ -1,0 +1,83 @@
+"""A tiny copy of the project: every comparison of the default paper, at a size that builds in minutes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+LM_TRAINING = {"epochs": 1, "max_steps": 30, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "weight_decay": 0.01}
+LM_SAE_TRAINING = {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32, "dead_window": 20}
+PLANTED_SAE_TRAINING = {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003}
+TINY = {  # every comparison of the default paper, at a size that builds in minutes
+    "token_sets": {
+        "wordnet": {"vocab_size": 512, "context_length": 32, "analysis_windows": 96},
+        "planted": {"n_tokens": 3000, "n_shared": 24, "n_private": 8, "d_world": 16},
+    },
+    "models": {
+        **{name: {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "training": LM_TRAINING} for name in ("toy_a", "toy_a_r2", "toy_a_r3")},
+        **{name: {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "training": LM_TRAINING} for name in ("toy_b", "toy_b_r2", "toy_b_r3")},
+        "toy_b_untrained": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96},
+        "planted_a": {"d_model": 16},
+        "planted_b_related": {"d_model": 24},
+        "planted_b_unrelated": {"d_model": 24},
+    },
+    "sources": {
+        **{name: {"sae": {"d_sae": 64, "k": 4, "training": LM_SAE_TRAINING}} for name in ("toy_a", "toy_a_sae_seed", "toy_a_r2", "toy_a_r3")},
+        **{name: {"sae": {"d_sae": 96, "k": 4, "training": LM_SAE_TRAINING}} for name in ("toy_b", "toy_b_untrained", "toy_b_r2", "toy_b_r3")},
+        **{name: {"sae": {"d_sae": 48 + 16 * (name != "planted_a"), "k": 4, "training": PLANTED_SAE_TRAINING}}
+           for name in ("planted_a", "planted_b_related", "planted_b_unrelated")},
+    },
+    "extract": {"chunk_windows": 32, "hook_check_windows": 32, "hook_check_max_fvu": 1.0},  # SAEs trained for seconds: FVU up to ~0.75
+    "filters": {
+        "min_correlation": 0.1,
+        "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},
+        "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05, "seed": 0},
+    },
+    "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
+    "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
+}  # fmt: skip
+
+
+def copy_project(destination: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def merge(base: dict, update: dict) -> dict:
+    """`base` with `update` written into it, nested mappings merged key by key."""
+    return base | {key: merge(base[key], value) if isinstance(value, dict) and key in base else value for key, value in update.items()}
+
+
+def shrink_params(path: Path) -> None:
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), TINY), sort_keys=False))
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def build(project: Path) -> Path:
+    """Copy the repository to `project` (a new git repository, nothing committed), shrink its params, `dvc repro`."""
+    copy_project(project)
+    shrink_params(project / "params.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    for stale in ("paper/generated", "figures", "results/manifest"):
+        shutil.rmtree(project / stale, ignore_errors=True)
+    dvc("repro", cwd=project)
+    return project
