@@ -65,8 +65,9 @@ def shrink_params(path: Path) -> None:
     path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), TINY), sort_keys=False))
 
 
-def dvc(*args: str, cwd: Path) -> str:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def dvc(*args: str, cwd: Path, env: dict | None = None) -> str:
+    """Run DVC in `cwd` with this environment's tools first on PATH (and `env` on top); fail with its output."""
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | (env or {})
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout

@@ -46,14 +46,16 @@ def forbidden_strings(authors: list[str]) -> list[str]:
     """What no member may contain: the authors, the identities in git's history, every remote's URL."""
     identities = set(git("log", "--format=%an%n%ae%n%cn%n%ce").splitlines()) if git("rev-list", "--all").strip() else set()
     git_remotes = {line.split()[1] for line in git("remote", "-v").splitlines()}
-    dvc_remotes = {line.split()[1] for line in dvc_remote_lines()}
-    found = {text.strip() for text in (*authors, *identities, *git_remotes, *dvc_remotes)}
+    found = {text.strip() for text in (*authors, *identities, *git_remotes, *dvc_remote_urls())}
     return sorted(text for text in found if len(text) >= SHORTEST_IDENTITY)
 
 
-def dvc_remote_lines() -> list[str]:
-    result = subprocess.run(["dvc", "remote", "list"], capture_output=True, text=True, check=True)
-    return [line for line in result.stdout.splitlines() if line.strip()]
+def dvc_remote_urls() -> set[str]:
+    """The URL of every DVC remote configured here (the repository's config and the local one)."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        return {remote["url"] for remote in repo.config["remote"].values()}
 
 
 def tracked_files() -> dict[str, bytes]:
