@@ -36,8 +36,8 @@ paper: setup
 verify:
 	python -m universality verify
 
-# Two workers: the tiny end-to-end build and the tests that read it (one xdist group, one worker)
-# run beside all the others.
+# Two workers: one builds the tiny end-to-end project while the other runs the unit tests; then
+# both test copies of it (the reviewer's round trip, one xdist group, on one of them).
 test: setup
 	python -m pytest -n 2 --dist loadgroup
 

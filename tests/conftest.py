@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -22,5 +23,11 @@ def params(params_dict):
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> Path:
-    """A copy of the repository with tiny params (tests/tiny_project.py), built once with `dvc repro`."""
-    return tiny_project.build(tmp_path_factory.mktemp("pipeline") / "project")
+    """A copy of the repository with tiny params (tests/tiny_project.py), built once per run with `dvc repro`.
+
+    Under xdist the first worker that asks builds it in the run's shared temporary folder and
+    every worker tests a copy of its own, so the tests that edit it never meet."""
+    own = tmp_path_factory.mktemp("pipeline") / "project"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return tiny_project.build(own)
+    return tiny_project.copy_of(tiny_project.build_once(tmp_path_factory.getbasetemp().parent / "tiny_project"), own)

@@ -82,3 +82,28 @@ def build(project: Path) -> Path:
         shutil.rmtree(project / stale, ignore_errors=True)
     dvc("repro", cwd=project)
     return project
+
+
+def build_once(folder: Path) -> Path:
+    """`build(folder / "project")` by the first xdist worker that asks; the others wait for it, and fail at once if it failed."""
+    from filelock import FileLock
+
+    folder.mkdir(exist_ok=True)
+    project, built, failed = folder / "project", folder / "built", folder / "failed"
+    with FileLock(folder / "lock"):
+        if failed.exists():
+            raise RuntimeError(f"the tiny project's build failed in another worker:\n{failed.read_text()}")
+        if not built.exists():
+            try:
+                build(project)
+            except BaseException as err:
+                failed.write_text(str(err))
+                raise
+            built.touch()
+    return project
+
+
+def copy_of(project: Path, destination: Path) -> Path:
+    """A copy of a built project, its git repository and DVC cache included, that a test may edit."""
+    shutil.copytree(project, destination, symlinks=True)
+    return destination
