@@ -89,8 +89,12 @@ def calibration_figure(rows: list[dict[str, Any]], path: Path) -> None:
 def _gap_clause(label: str, cells: list[dict[str, Any]]) -> str:
     """The range of the gap fractions of one metric, or why there is none."""
     fractions = [cell["gap_fraction"] for cell in cells if cell["gap_fraction"] is not None]
+    low, high = (fmt(min(fractions), 2), fmt(max(fractions), 2)) if fractions else (None, None)
+    if low != high:
+        return f"for {label} it lies between {low} and {high}"
     if fractions:
-        return f"for {label} it lies between {fmt(min(fractions), 2)} and {fmt(max(fractions), 2)}"
+        pairs = "the one layer pair" if len(fractions) == 1 else f"all {len(fractions)} layer pairs"
+        return f"for {label} it is {low} on {pairs} with a skyline above its floor"
     if any(None not in (cell["skyline"], cell["floor"]) for cell in cells):
         return f"for {label} no layer pair has a skyline above its floor"
     return f"for {label} no layer pair has both a skyline and a floor"
