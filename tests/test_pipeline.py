@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny_project import dvc, merge
+from tiny_project import dvc, merge, tools_env
 
 def changed_stages(project: Path) -> set[str]:
     """Stage instances `dvc status` reports as changed."""
@@ -37,8 +36,7 @@ def same_json(a, b) -> bool:
 
 
 def make_verify(project: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["make", "verify"], cwd=project, env=env, capture_output=True, text=True)
+    return subprocess.run(["make", "verify"], cwd=project, env=tools_env(), capture_output=True, text=True)
 
 
 @contextlib.contextmanager
@@ -134,7 +132,7 @@ def test_a_subset_is_scored_once_within_and_across_stages(project):
     from universality.params import load_params
 
     # in a process of its own, on the stages' pinned kernels, so its scores can equal the stage's to the bit
-    env = os.environ | PINNED | {"PYTHONPATH": str(Path(__file__).parent)}
+    env = tools_env(PINNED | {"PYTHONPATH": str(Path(__file__).parent)})
     script = "import test_pipeline; test_pipeline.score_main_subsets_twice()"
     ran = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr[-3000:]

@@ -16,7 +16,6 @@ import contextlib
 import functools
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny_project import dvc
+from tiny_project import dvc, tools_env
 from universality import layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("round_trip")]  # one worker pushes, clones and rebuilds once
@@ -47,8 +46,7 @@ LOSS_TOLERANCE = 1e-5
 
 
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    path = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(args, cwd=cwd, env=os.environ | IDENTITY | path | (env or {}), capture_output=True, text=True)
+    return subprocess.run(args, cwd=cwd, env=tools_env(IDENTITY | (env or {})), capture_output=True, text=True)
 
 
 def checked(*args: str, cwd: Path, env: dict | None = None) -> str:
@@ -60,18 +58,13 @@ def checked(*args: str, cwd: Path, env: dict | None = None) -> str:
 @contextlib.contextmanager
 def served(folder: Path):
     """`folder` served read-only over HTTP on 127.0.0.1 (a free port); yields its URL."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))  # its log goes to pytest's capture
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             yield f"http://127.0.0.1:{server.server_address[1]}"
         finally:
             server.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def ran_stages(repro_output: str) -> set[str]:

@@ -65,10 +65,14 @@ def shrink_params(path: Path) -> None:
     path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), TINY), sort_keys=False))
 
 
+def tools_env(extra: dict | None = None) -> dict:
+    """This process's environment with this Python's tools (dvc, python) first on PATH, and `extra` on top."""
+    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | (extra or {})
+
+
 def dvc(*args: str, cwd: Path, env: dict | None = None) -> str:
-    """Run DVC in `cwd` with this environment's tools first on PATH (and `env` on top); fail with its output."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | (env or {})
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    """Run DVC in `cwd` with `tools_env(env)`; fail with its output."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=tools_env(env), capture_output=True, text=True)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
