@@ -25,6 +25,7 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerF
 
 import yaml  # noqa: E402
 
+from universality import layout  # noqa: E402
 from universality.activations.hooks import HookMismatch, check_hooks  # noqa: E402
 from universality.params import parse_params  # noqa: E402
 from universality.params.schema import LMSAETraining, TrainedSAE  # noqa: E402
@@ -99,7 +100,7 @@ def sae_trained_on_the_floor() -> dict:
     data["models"]["pythia_160m_step0"]["model_name"] = REPO
     params = parse_params(data)
     os.chdir(CACHE)
-    write_model_name("pythia_160m_step0", REPO, params.models["pythia_160m_step0"].checkpoint)
+    write_model_name(layout.model("pythia_160m_step0"), REPO, params.models["pythia_160m_step0"].checkpoint)
     model, weights = load_language_model(params, "pythia_160m_step0")
     windows = torch.randint(2, 128, (64, 16), generator=torch.Generator().manual_seed(2)).numpy()
     windows[:, 0] = 0

@@ -82,10 +82,10 @@ def test_a_replicate_missing_from_the_stages_deps_stops_the_stage(params, tmp_pa
     from universality.stages import calibration
 
     dvc_yaml = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["calibration"]["deps"].remove("results/main_r3/main_one_to_one/results.json")
+    dvc_yaml["stages"]["calibration"]["deps"].remove("results/main_r3/main_one_to_one")
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=r"dvc.yaml: stage calibration lacks the deps \['results/main_r3/main_one_to_one/results.json'\]"):
+    with pytest.raises(ValueError, match=r"dvc.yaml: stage calibration lacks the deps \['results/main_r3/main_one_to_one'\]"):
         calibration.run(params)
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from import_closure import SOURCE_STAGES, stage_closure
+
 from universality import layout
 from universality.sources import KINDS, implementation
 
@@ -95,7 +95,10 @@ def test_dvc_outputs_are_the_layout_paths():
     key = "${key}"
     assert outputs("model", cached=False) == {str(layout.model_metrics(key)), str(layout.manifest_record("model", key))}
     assert outputs("extract", cached=False) == {str(layout.extract_scratch(key)), str(layout.quality_metrics(key)), str(layout.manifest_record("extract", key))}
-    assert outputs("pair", cached=False) == {str(layout.pair_metrics(key)), str(layout.manifest_record("pair", key))}
+    for stage in ("pair", "main_one_to_one", "collapse", "sensitivity", "subspaces"):
+        assert outputs(stage, cached=False) == {str(layout.stage_metrics(key, stage)), str(layout.manifest_record(stage, key))}, stage
+    assert outputs("calibration", cached=False) == {str(layout.calibration_metrics()), str(layout.manifest_record("calibration", None))}
+    assert outputs("render", cached=False) == {str(layout.GENERATED)}
 
 
 @pytest.mark.parametrize(
@@ -105,7 +108,8 @@ def test_dvc_outputs_are_the_layout_paths():
      ("results/models/toy_b.json", "model@toy_b"), ("results/main/pair/summary.json", "pair@main"), ("results/main/pair_metrics.json", "pair@main"),
      ("results/floor/main_one_to_one/results.json", "main_one_to_one@floor"), ("results/calibration/results.json", "calibration"),
      ("results/manifest/extract/toy_a.json", "extract@toy_a"), ("results/manifest/calibration.json", "calibration"),
-     ("paper/generated/main/one_to_one.tex", "render"), ("figures/heatmap.pdf", "render"), ("paper/main.pdf", "paper"), ("README.md", None)],
+     ("paper/generated/main/one_to_one.tex", "render"), ("paper/generated/figures/heatmap.pdf", "render"),
+     ("results/main/collapse_metrics.json", "collapse@main"), ("results/calibration_metrics.json", "calibration"), ("results/main/pair_metrics.json", "pair@main"), ("paper/main.pdf", "paper"), ("README.md", None)],
 )  # fmt: skip
 def test_every_layout_path_names_the_stage_that_writes_it(path, stage):
     assert layout.producing_stage(path) == stage

@@ -1,6 +1,8 @@
 """Extraction on a tiny TransformerLens model: hook check, chunked resume after kill -9."""
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +18,12 @@ from sae_lens import TopKSAE, TopKSAEConfig
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from universality import io, layout
+from universality.activations.cache import load_cache
 from universality.activations.extract import extract_model
 from universality.activations.hooks import HookFVUTooHigh, HookMismatch, check_hooks
-from universality.sources.trained.language_model import save_toy_model
+from universality.artifacts import provenance
 from universality.sources.sae_files import save_sae
-from universality.activations.cache import load_cache
+from universality.sources.trained.language_model import save_toy_model
 from universality.sources.windows import TokenSet, save_token_set
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,15 +151,26 @@ def write_project(root: Path, n_windows: int) -> None:
     # the PCA SAEs of a random model leave FVU ~0.4; this test is about resuming, not the bound
     params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16, "hook_check_max_fvu": 0.9}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copy(REPO / layout.DVC_FILE, root / layout.DVC_FILE)  # what the stage reads its inputs from
     windows, mask = windows_and_mask(n_windows)
     documents = np.where(mask, 0, -1).astype(np.int32)
     token_set = TokenSet(windows, documents, np.ones(n_windows, dtype=bool))
-    save_token_set(root / layout.tokens(source["tokens"]), token_set, pd.DataFrame({"text": ["doc"]}), [f"t{i}" for i in range(VOCAB)], {0}, {})
     model = tiny_model()
     saes = fitted_saes(model, windows[:64], mask[:64])
-    save_toy_model(model, root / layout.model(source["model"]))
-    for layer, sae in saes.items():
-        save_sae(sae, root / layout.sae(SOURCE, layer))
+    with recorded_set(root / layout.tokens(source["tokens"])) as out:
+        save_token_set(out, token_set, pd.DataFrame({"text": ["doc"]}), [f"t{i}" for i in range(VOCAB)], {0}, {})
+    with recorded_set(root / layout.model(source["model"])) as out:
+        save_toy_model(model, out)
+    with recorded_set(root / layout.saes(SOURCE)) as out:
+        for layer, sae in saes.items():
+            save_sae(sae, out / layout.sae_folder(layer))
+
+
+@contextlib.contextmanager
+def recorded_set(path: Path):
+    """An output set written as a stage writes one, recording no inputs."""
+    with provenance.running(provenance.StageRun("test", {}, {})), provenance.output_set(path) as out:
+        yield out
 
 
 def run_extract(root: Path, **popen) -> subprocess.Popen:

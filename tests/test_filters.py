@@ -4,13 +4,11 @@ import pytest
 import scipy.sparse as sp
 
 from universality.activations.cache import ActivationCache
+from universality.errors import InputError
 from universality.pairing.contexts import context_text, token_classes, top_activations
-from universality.pairing.layer_pair import pair_layers
-from universality.params.schema import Filters, HeldOut, Hubs, NonConcept, PairingSettings
-from universality.sources.windows import TokenText, vocabulary_table
 from universality.pairing.filters import (
-    FilterSettings,
     FeatureTokens,
+    FilterSettings,
     edge_correlations,
     feature_tokens,
     filter_flags,
@@ -18,6 +16,9 @@ from universality.pairing.filters import (
     removal_report,
     top_token_overlap,
 )
+from universality.pairing.layer_pair import pair_layers
+from universality.params.schema import Filters, HeldOut, Hubs, NonConcept, PairingSettings
+from universality.sources.windows import TokenText, vocabulary_table
 
 VOCABULARY = vocabulary_table(["<bos>", " the", " cat", ",", " ", "42", " sat", "!?"], special_ids={0})
 
@@ -70,7 +71,7 @@ def test_held_out_groups_hold_out_whole_windows():
     assert held.sum() == 21
     assert all(len(set(held[groups == g])) == 1 for g in range(10))
     assert (held == held_out_groups(groups, 0.3, seed=0)).all()
-    with pytest.raises(ValueError, match="filters.held_out.fraction"):
+    with pytest.raises(InputError, match="filters.held_out.fraction"):
         held_out_groups(groups, 0.01, seed=0)
 
 

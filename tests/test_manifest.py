@@ -19,7 +19,7 @@ def lock_entry(*outputs: str) -> dict:
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """Two recorded stages, a folder output and a file output, and the lock entries that describe them."""
+    """Two recorded stages, each with its output folder, and the lock entries that describe them."""
     monkeypatch.chdir(tmp_path)
     for layer in (0, 1):
         path = layout.activation_cache("toy_a", layer)
@@ -30,7 +30,7 @@ def workspace(tmp_path, monkeypatch):
     manifest.write_record("extract", "toy_a")
     manifest.write_record("calibration", None)
     manifest.write_record("render", None)  # caches nothing: no record
-    return {"extract@toy_a": lock_entry("data/toy_a/activations"), "calibration": lock_entry("results/calibration/results.json"), "render": {}}
+    return {"extract@toy_a": lock_entry("data/toy_a/activations"), "calibration": lock_entry("results/calibration"), "render": {}}
 
 
 def test_a_record_holds_every_file_and_the_environment(workspace):

@@ -1,10 +1,11 @@
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
-import itertools
-
+from universality.errors import InputError
 from universality.pairing.correlation import feature_stats, pair_dense, pair_sparse
 from universality.pairing.subsets import one_to_one
 
@@ -108,7 +109,7 @@ def test_ties_go_to_the_lowest_index(method):
 def test_all_dead_is_a_clear_error():
     a = sp.csr_matrix((5, 3), dtype=np.float32)
     b = sp.csr_matrix(np.eye(5, 3, dtype=np.float32))
-    with pytest.raises(ValueError, match="no feature of one SAE is alive"):
+    with pytest.raises(InputError, match="no feature of one SAE is alive"):
         pair_sparse(a, b)
 
 

@@ -77,7 +77,7 @@ def test_dvc_repro_builds_the_paper_from_pipeline_numbers(project):
     planted = yaml.safe_load((project / "results/planted_related/main_one_to_one/results.json").read_text())
     assert numbers["planted-related-total"] == str(sum(record["n"] for record in planted))
 
-    metrics = yaml.safe_load((project / "results/main/main_one_to_one/metrics.json").read_text())
+    metrics = yaml.safe_load((project / "results/main/main_one_to_one_metrics.json").read_text())
     assert f"{max(m['svcca'] for m in metrics.values() if 'svcca' in m):.3f}" == numbers["svcca-max"]
     assert "Data and pipelines are up to date" in dvc("repro", cwd=project)
 
@@ -97,6 +97,7 @@ def test_make_verify_passes_on_the_build_and_fails_on_a_changed_source_or_result
     assert failed.returncode != 0
     assert "paper/generated/main/one_to_one.tex differs from what the results files give" in failed.stderr
     assert "`dvc status` reports stage main_one_to_one@main as changed" in failed.stderr
+    assert "results/main/main_one_to_one does not match its provenance.json (results.json)" in failed.stderr
     assert make_verify(project).returncode == 0  # restored: nothing else was touched
 
 
@@ -158,8 +159,8 @@ def test_editing_report_code_invalidates_only_rendering(project):
 @pytest.mark.slow
 def test_one_sources_sae_setting_invalidates_only_that_sources_saes(project):
     with edited_params(project, {"sources": {"toy_b": {"sae": {"k": 3}}}}):
-        # dvc status names the stages whose own inputs changed; their outputs then invalidate the rest
-        assert changed_stages(project) == {"saes@toy_b", "pair@main", "pair@shuffled"}
+        # dvc status names the stages whose own inputs changed (extract records the source's spec); their outputs then invalidate the rest
+        assert changed_stages(project) == {"saes@toy_b", "extract@toy_b", "pair@main", "pair@shuffled"}
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ OTHER_MACHINE = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "ATEN_CPU_CAPAB
                  "NPY_DISABLE_CPU_FEATURES": "AVX512_ICL AVX512_SPR"}  # fmt: skip
 SOURCE_STAGES = ("tokens", "model", "saes", "extract")
 ANALYSED = "main"  # the comparison whose analysis the clone runs again
-COMPARED = ("results", "paper/generated", "figures")
+COMPARED = ("results", "paper/generated")
 # README ("Reproducing the paper"): a toy model trained on another CPU's kernels has a held-out
 # loss within this relative distance of the pushed model's, but other weights.
 LOSS_TOLERANCE = 1e-5
@@ -105,8 +105,7 @@ def reviewer(pushed, tmp_path_factory):
     again = [(stage, ANALYSED) for stage in layout.COMPARISON_STAGES] + [("calibration", None)]
     for output in [clone / path for instance in again for path in layout.cached_outputs(*instance)]:
         shutil.rmtree(output) if output.is_dir() else output.unlink()
-    for generated in ("paper/generated", "figures"):  # in git; removed, so that they are rendered again
-        shutil.rmtree(clone / generated)
+    shutil.rmtree(clone / layout.GENERATED)  # in git; removed, so that it is rendered again
     repro = dvc("repro", cwd=clone, env=OTHER_MACHINE)
     return clone, missing, repro
 
@@ -114,7 +113,7 @@ def reviewer(pushed, tmp_path_factory):
 def test_a_missing_cache_names_the_command_that_fetches_it(reviewer):
     _, missing, _ = reviewer
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
-    assert "data/toy_a/activations/L0.safetensors does not exist: fetch it with `dvc pull extract@toy_a`" in missing.stderr
+    assert "data/tokens/wordnet does not exist: fetch it with `dvc pull tokens@wordnet`" in missing.stderr
 
 
 def test_the_pull_then_repro_retrains_nothing_and_reruns_the_analysis(reviewer):

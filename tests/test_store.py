@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from universality.io import atomic_path, sha256_arrays
 from universality import layout
 from universality.activations.cache import ActivationCache, load_cache, load_layer_pair, save_cache
+from universality.errors import InputError
+from universality.io import atomic_path, sha256_arrays
 from universality.params.schema import Comparison
 
 META = {"source": "a", "layer": 0, "hook_name": "h", "token_hash": "abc", "n_tokens": 6, "d_sae": 4, "d_model": 3}
@@ -32,7 +33,7 @@ def test_caches_of_different_token_sets_are_never_paired(tmp_path, monkeypatch):
     codes = sp.random(6, 4, density=0.4, format="csr", random_state=0, dtype=np.float32)
     for source, token_hash in (("x", "abc"), ("y", "def")):
         save_cache(layout.activation_cache(source, 0), ActivationCache(codes, np.zeros((4, 3), np.float32), META | {"token_hash": token_hash}))
-    with pytest.raises(ValueError, match=r"x L0 and y L0 come from different token sets \(abc vs def\)"):
+    with pytest.raises(InputError, match=r"x L0 and y L0 come from different token sets \(abc vs def\)"):
         load_layer_pair(Comparison(a="x", b="y", tokens="t", layers="all", shuffle_seed=None, buckets=False, sensitivity=False), 0, 0)
 
 

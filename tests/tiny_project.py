@@ -82,7 +82,7 @@ def build(project: Path) -> Path:
     copy_project(project)
     shrink_params(project / "params.yaml")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    for stale in ("paper/generated", "figures", "results/manifest"):
+    for stale in ("paper/generated", "results/manifest"):
         shutil.rmtree(project / stale, ignore_errors=True)
     dvc("repro", cwd=project)
     return project

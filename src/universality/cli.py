@@ -7,11 +7,15 @@ module and what that module imports (the dependencies dvc.yaml declares for it).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import re
 import sys
 
-from universality.params import ParamsError, load_params
+from universality import layout
+from universality.errors import InputError
+from universality.params import Params, load_params
 
 # stage -> (what NAME is: the params.yaml section it names, or None for a single stage; help)
 STAGES = {
@@ -33,6 +37,13 @@ STAGES = {
     "anonymous-artifact": (None, "write the double-blind archive: no git history, remote URLs or author names (make anonymous-artifact)"),
 }
 COMMANDS = ("verify", "check-cache", "anonymous-artifact")  # commands, not DVC stages: they write no stage output
+OUTPUT_ERRORS = {  # writing an output failed for a reason outside the pipeline: one line, no traceback
+    errno.ENOSPC: "no space left on the device; free some and rerun",
+    errno.EFBIG: "file too large for this process's file size limit (ulimit -f); raise it and rerun",
+    errno.EDQUOT: "disk quota exceeded; free some and rerun",
+    errno.EROFS: "the file system is read-only; make it writable and rerun",
+    errno.EACCES: "permission denied; make it writable (or run as its owner) and rerun",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,34 +61,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def execute(stage: str, name: str | None, params: Params) -> None:
+    """Run stage instance `stage@name`: check its inputs, compute, and record what it wrote."""
+    import torch
+
+    from universality import devices, io
+    from universality.artifacts import manifest, provenance
+
+    devices.check_present(params)
+    # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
+    # of the toy models differed in the third decimal of the loss); deterministic kernels are.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    module = importlib.import_module(f"universality.stages.{stage.replace('-', '_')}")
+    if stage in COMMANDS:
+        module.run(params)
+        return
+    output = layout.output_set(stage, name)
+    if output is not None:
+        for leftover in io.remove_leftovers(output):
+            logging.getLogger(__name__).info("removed %s, left by an interrupted run", leftover)
+    run = provenance.check_inputs(stage, name, params)
+    with provenance.running(run):
+        module.run(params) if name is None else module.run(params, name)
+    manifest.write_record(stage, name)
+
+
+def _error_number(err: OSError) -> int | None:
+    """The errno of `err`, also where a library (pyarrow) raised an OSError with it only in the message."""
+    found = re.search(r"\[Errno (\d+)\]", str(err))
+    return err.errno if err.errno is not None else int(found.group(1)) if found else None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         params = load_params(args.params)
-    except ParamsError as err:
-        sys.exit(f"error: {err}")
-    if args.stage == "check-params":
-        print(f"{args.params} is valid: comparisons {', '.join(f'{n} ({len(params.layer_pairs(n))} layer pairs)' for n in params.comparisons)}")
-        return
-    section = STAGES[args.stage][0]
-    if section is not None and args.name not in getattr(params, section):
-        sys.exit(f"error: {args.name!r} is not an entry of params.yaml `{section}` ({', '.join(getattr(params, section))})")
-    import torch
+        if args.stage == "check-params":
+            from universality import devices
 
-    # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
-    # of the toy models differed in the third decimal of the loss); deterministic kernels are.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    stage = importlib.import_module(f"universality.stages.{args.stage.replace('-', '_')}")
-    name = None if section is None else args.name
-    try:
-        if name is None:
-            stage.run(params)
-        else:
-            stage.run(params, name)
-    except FileNotFoundError as err:  # an input not built or not pulled: the message names the command that brings it
+            devices.check_present(params)
+            print(f"{args.params} is valid: comparisons {', '.join(f'{n} ({len(params.layer_pairs(n))} layer pairs)' for n in params.comparisons)}")
+            return
+        section = STAGES[args.stage][0]
+        if section is not None and args.name not in getattr(params, section):
+            sys.exit(f"error: {args.name!r} is not an entry of params.yaml `{section}` ({', '.join(getattr(params, section))})")
+        execute(args.stage, None if section is None else args.name, params)
+    except (InputError, FileNotFoundError) as err:  # bad or missing input: the message names it and the command that fixes it
         sys.exit(f"error: {err}")
-    if args.stage not in COMMANDS:
-        from universality.artifacts import manifest
+    except OSError as err:
+        number = _error_number(err)
+        if number not in OUTPUT_ERRORS:
+            raise
+        from universality.io import TEMPORARY_SUFFIX
 
-        manifest.write_record(args.stage, name)
+        output = layout.output_set(args.stage, getattr(args, "name", None))  # a file in its staging folder: name the set
+        where = err.filename if err.filename and TEMPORARY_SUFFIX not in str(err.filename) else output or err.filename or args.stage
+        sys.exit(f"error: {where}: {OUTPUT_ERRORS[number]} (an output folder is replaced only once complete)")

@@ -1,7 +1,11 @@
 """Atomic, pickle-free file I/O: JSON, safetensors, parquet, and content hashes.
 
 Every writer goes through a temporary file in the destination directory followed by
-`os.replace`, so a killed process never leaves a half-written file under the final name.
+`os.replace`, so a killed process never leaves a half-written file under the final name
+(`remove_leftovers` deletes the temporary files of a killed run). A safetensors file written
+here carries the sha256 of its tensors in its header; reading checks the header's structure
+before safetensors parses the file (a pickle, a truncated file or any other format is refused
+unread) and the checksum after.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from universality.layout import missing_message
+from universality.errors import InputError
+from universality.layout import damaged_message, missing_message
+
+TEMPORARY_SUFFIX = ".tmp"  # `.<name>.<random>.tmp`: a file being written; `remove_leftovers` deletes those of killed runs
 
 
 def require(path: Path) -> None:
@@ -34,7 +41,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; move it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -42,6 +49,44 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; if the block succeeds it replaces `path` whole.
+
+    The old folder is renamed aside, the new one renamed in, the old one deleted: a crash leaves
+    the old complete folder, the new complete folder, or neither, and a temporary folder that
+    `remove_leftovers` deletes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX))
+    aside = None
+    try:
+        yield staging
+        if path.exists():
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX))
+            os.replace(path, aside / path.name)
+        try:
+            os.replace(staging, path)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside / path.name, path)  # the old set back in place
+            raise
+    finally:
+        for folder in (staging, aside):
+            if folder is not None and folder.exists():
+                shutil.rmtree(folder)
+
+
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Delete the temporary files and folders that killed writers left beside `path` (and inside it); return them."""
+    path = Path(path)
+    pattern = f".{path.name}.*{TEMPORARY_SUFFIX}"
+    found = sorted(path.parent.glob(pattern)) + (sorted(path.rglob(f".*{TEMPORARY_SUFFIX}")) if path.is_dir() else [])
+    for leftover in found:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+    return found
 
 
 def _json_default(value: Any) -> Any:
@@ -73,30 +118,58 @@ def read_json(path: str | Path) -> Any:
 
 
 METADATA_KEY = "meta"
+CHECKSUM_KEY = "tensors_sha256"  # in the metadata: the names, dtypes, shapes and bytes of every tensor
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 
 
 def write_tensors(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> None:
-    """Tensors to safetensors; `metadata` goes into the header as one sorted JSON string.
+    """Tensors to safetensors, with `metadata` and the tensors' checksum in the header as one sorted JSON string.
 
     (safetensors writes header metadata in hash-map order, which varies between runs; a
     single key keeps the file's bytes reproducible.)
     """
-    header = {METADATA_KEY: json.dumps(metadata, sort_keys=True)} if metadata else None
+    tensors = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
+    header = {METADATA_KEY: json.dumps((metadata or {}) | {CHECKSUM_KEY: sha256_tensors(tensors)}, sort_keys=True)}
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=header)
+        save_file(tensors, str(tmp), metadata=header)
+
+
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file, after checking that the file is one and is whole; nothing is unpickled."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        raw = handle.read(length) if 0 < length <= min(size - 8, MAX_HEADER_BYTES) else b""
+    try:
+        header = json.loads(raw)
+        described = 8 + len(raw) + max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        what = "is a pickle" if prefix[:1] == b"\x80" else "is not a safetensors file, or is truncated"
+        raise InputError(damaged_message(path, f"{what} ({size} bytes; it was not loaded)")) from None
+    if described != size:
+        raise InputError(damaged_message(path, f"is truncated or padded: its header describes {described} bytes, the file has {size} (it was not loaded)"))
+    return header
 
 
 def read_tensor_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     require(path)
-    with safe_open(str(path), framework="numpy") as handle:
-        return json.loads((handle.metadata() or {}).get(METADATA_KEY, "{}"))
+    metadata = json.loads((_safetensors_header(path).get("__metadata__") or {}).get(METADATA_KEY, "{}"))
+    return {key: value for key, value in metadata.items() if key != CHECKSUM_KEY}
 
 
 def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
+    """The tensors of a file `write_tensors` wrote, refused when the file is not safetensors or its checksum disagrees."""
     path = Path(path)
     require(path)
-    return load_file(str(path))
+    expected = json.loads((_safetensors_header(path).get("__metadata__") or {}).get(METADATA_KEY, "{}")).get(CHECKSUM_KEY)
+    tensors = load_file(str(path))
+    if expected is None:
+        raise InputError(damaged_message(path, "carries no checksum, so this pipeline did not write it"))
+    if sha256_tensors(tensors) != expected:
+        raise InputError(damaged_message(path, "is corrupted: its tensors do not match the checksum in its header"))
+    return tensors
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
@@ -115,6 +188,14 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tensors(tensors: dict[str, np.ndarray]) -> str:
+    """Hash of named tensors: names, dtypes, shapes and contents, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode() + b"\0" + sha256_arrays(tensors[name]).encode())
     return digest.hexdigest()
 
 

@@ -1,22 +1,25 @@
 """Where every stage instance writes: one directory per token set, model, source and comparison.
 
     data/tokens/<token set>/           tokens: the token set and its hash
-    data/models/<model>/               model: the model (weights, planted dictionary, or hub name)
-    results/models/<model>.json        model: its language-model loss (empty for planted and hub models)
+    data/models/<model>/               model: the model (weights, planted dictionary, or hub name), its metrics
     data/<source>/saes/                saes: one SAE per layer
-    data/<source>/activations/         extract: one activation cache per layer
+    data/<source>/activations/         extract: one activation cache per layer, the SAEs' quality
     data/<source>/extract_scratch/     extract: checkpoints of an interrupted run
-    results/<source>/quality.json      extract: the SAEs' quality
     results/<comparison>/pair/         pairing, filters, 1-1 rules, hubs, the sources' setup
-    results/<comparison>/pair_metrics.json   pair: 1-1 size, largest multiplicity, dead shares per layer pair
     results/<comparison>/main_one_to_one/, results/<comparison>/appendix_buckets/   scores
     results/<comparison>/collapse/     collapse: why scores rise as pairs become one-to-one
     results/<comparison>/sensitivity/  sensitivity: the 1-1 scores under every choice of the pairing
     results/<comparison>/subspaces/    subspaces: token-identity control, semantic-category grid
     results/calibration/               calibration: skyline, floor, seeds, shuffled windows
-    paper/generated/, figures/         render: tables, number macros, figures
+    paper/generated/                   render: tables, number macros, figures
     results/manifest/<stage>/<name>.json   every stage with cached outputs: each file's sha256 and
                                        size, and the environment that wrote them
+
+Each folder above but the scratch is one stage instance's *output set*: written whole, with a
+`provenance.json` (`artifacts.provenance`). Beside the sets, copies of their headline numbers for
+`dvc metrics show`: results/models/<model>.json (a model's loss), results/<source>/quality.json,
+results/<comparison>/<stage>_metrics.json and results/calibration_metrics.json; no stage reads
+them but render, which reads the models' losses.
 
 These paths are the ones dvc.yaml declares; a test checks that the two agree.
 """
@@ -27,7 +30,9 @@ import re
 from pathlib import Path
 
 GENERATED = Path("paper/generated")
-FIGURES = Path("figures")
+FIGURES = GENERATED / "figures"
+METRICS_FILE = "metrics.json"  # a model's metrics, in its output set
+QUALITY_FILE = "quality.json"  # the SAEs' quality, in the activations' output set
 DVC_FILE = Path("dvc.yaml")
 PAPER_SOURCE = Path("paper/main.tex")
 PAPER_PDF = Path("paper/main.pdf")
@@ -52,16 +57,24 @@ def saes(source: str) -> Path:
     return Path("data") / source / "saes"
 
 
+def sae_folder(layer: int) -> str:
+    return f"L{layer}"
+
+
 def sae(source: str, layer: int) -> Path:
-    return saes(source) / f"L{layer}"
+    return saes(source) / sae_folder(layer)
 
 
 def activations(source: str) -> Path:
     return Path("data") / source / "activations"
 
 
+def cache_file(layer: int) -> str:
+    return f"L{layer}.safetensors"
+
+
 def activation_cache(source: str, layer: int) -> Path:
-    return activations(source) / f"L{layer}.safetensors"
+    return activations(source) / cache_file(layer)
 
 
 def extract_scratch(source: str) -> Path:
@@ -80,9 +93,13 @@ def pair(comparison: str) -> Path:
     return Path("results") / comparison / "pair"
 
 
-def pair_metrics(comparison: str) -> Path:
-    """The pair stage's headline numbers, one record per layer pair (a DVC metrics file)."""
-    return Path("results") / comparison / "pair_metrics.json"
+def stage_metrics(comparison: str, stage: str) -> Path:
+    """A comparison stage's headline numbers, for `dvc metrics show` (e.g. pair: 1-1 size, largest multiplicity, dead shares)."""
+    return Path("results") / comparison / f"{stage}_metrics.json"
+
+
+def calibration_metrics() -> Path:
+    return Path("results") / f"{CALIBRATION_DIRECTORY}_metrics.json"
 
 
 def scored(comparison: str, stage: str) -> Path:
@@ -122,27 +139,30 @@ PRODUCERS = [  # (path pattern, the stage instance that writes it); the first ma
     (rf"data/{NAME}/saes", "saes@{name}"),
     (rf"data/{NAME}/(activations|extract_scratch)", "extract@{name}"),
     (rf"results/{NAME}/quality\.json", "extract@{name}"),
-    (rf"results/{CALIBRATION_DIRECTORY}", "calibration"),
+    (rf"results/{CALIBRATION_DIRECTORY}(_metrics\.json)?", "calibration"),
     (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)/{NAME}\.json", "{stage}@{name}"),
     (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)\.json", "{stage}"),
-    (rf"results/{NAME}/pair_metrics\.json", "pair@{name}"),
-    (rf"results/{NAME}/(?P<stage>{'|'.join(COMPARISON_STAGES)})", "{stage}@{name}"),
-    (f"({re.escape(GENERATED.as_posix())}|{re.escape(FIGURES.as_posix())})", "render"),
+    (rf"results/{NAME}/(?P<stage>{'|'.join(COMPARISON_STAGES)})(_metrics\.json)?", "{stage}@{name}"),
+    (re.escape(GENERATED.as_posix()), "render"),
     (re.escape(PAPER_PDF.as_posix()), "paper"),
 ]
 
 
-def cached_outputs(stage: str, name: str | None) -> list[Path]:
-    """The outputs DVC caches (and pushes) for stage instance `stage@name`; [] for stages that cache none."""
-    folders = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair}
-    results_files = {"collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}
+def output_set(stage: str, name: str | None) -> Path | None:
+    """The folder stage instance `stage@name` writes whole (None: paper, which writes the PDF)."""
+    folders = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair,
+               "collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}  # fmt: skip
     if stage in folders:
-        return [folders[stage](name)]
+        return folders[stage](name)
     if stage in ("main_one_to_one", "appendix_buckets"):
-        return [scored(name, stage) / "results.json", scored(name, stage) / "null_scores.parquet"]
-    if stage in results_files:
-        return [results_files[stage](name) / "results.json"]
-    return [calibration() / "results.json"] if stage == "calibration" else []
+        return scored(name, stage)
+    return {"calibration": calibration(), "render": GENERATED}.get(stage)
+
+
+def cached_outputs(stage: str, name: str | None) -> list[Path]:
+    """The outputs DVC caches (and pushes) for stage instance `stage@name`: its output set but render's (kept in git)."""
+    folder = output_set(stage, name)
+    return [] if folder is None or stage == "render" else [folder]
 
 
 def manifest_record(stage: str, name: str | None) -> Path:
@@ -172,13 +192,26 @@ def producing_stage(path: str | Path) -> str | None:
     return None
 
 
+def _relative(path: str | Path) -> Path:
+    path = Path(path)
+    return path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
+
+
 def missing_message(path: str | Path) -> str:
     """Why `path` is not there and the commands that bring it: `dvc pull` from the remote, or `dvc repro`."""
-    path = Path(path)
-    if path.is_absolute() and path.is_relative_to(Path.cwd()):
-        path = path.relative_to(Path.cwd())
+    path = _relative(path)
     stage = producing_stage(path)
     if stage is None:
         return f"{path} does not exist: run `dvc repro` to build it"
     return (f"{path} does not exist: fetch it with `dvc pull {stage}` (the paper's cached artifacts, README: "
             f"Reproducing the paper) or build it with `dvc repro {stage}`")
+
+
+def damaged_message(path: str | Path, problem: str) -> str:
+    """`path` (a file or an output folder) is unusable because of `problem`; the commands that replace it with a good copy."""
+    path = _relative(path)
+    stage = producing_stage(path)
+    if stage is None:
+        return f"{path} {problem}: rebuild it with `dvc repro`"
+    return (f"{path} {problem}: restore it with `dvc checkout --force {stage}` (`dvc pull --force {stage}` when the local cache "
+            f"lacks it) or rebuild it with `dvc repro --force {stage}`")

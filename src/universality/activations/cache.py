@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from safetensors import safe_open
 
 from universality import io, layout
+from universality.errors import InputError
 from universality.io import read_tensor_metadata, write_tensors
 from universality.params.schema import Comparison
 
@@ -78,22 +78,52 @@ def save_cache(path: str | Path, cache: ActivationCache) -> None:
     write_tensors(path, tensors, metadata=cache.meta)
 
 
+DTYPES = {"indptr": np.int64, "indices": np.int32, "values": np.float32, "W_dec": np.float32, "world_ids": np.int64}
+
+
 def load_cache(path: str | Path) -> ActivationCache:
+    """The cache at `path`, refused (naming the file and the fix) unless its structure and values are those of SAE codes."""
     path = Path(path)
-    io.require(path)
     meta = read_tensor_metadata(path)
-    with safe_open(str(path), framework="numpy") as handle:
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    tensors = io.read_tensors(path)
+    _check(path, meta, tensors)
     n_tokens, d_sae = int(meta["n_tokens"]), int(meta["d_sae"])
     codes = sp.csr_matrix((tensors["values"], tensors["indices"], tensors["indptr"]), shape=(n_tokens, d_sae))
     return ActivationCache(codes=codes, W_dec=tensors["W_dec"], meta=meta, world_ids=tensors.get("world_ids"))
+
+
+def _check(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
+    def refuse(problem: str):
+        raise InputError(layout.damaged_message(path, problem))
+
+    missing = [key for key in REQUIRED_META if key not in meta] + [name for name in DTYPES if name != "world_ids" and name not in tensors]
+    if missing:
+        refuse(f"is not an activation cache: it lacks {missing}")
+    for name, array in tensors.items():
+        if name in DTYPES and array.dtype != DTYPES[name]:
+            refuse(f"holds {name} as {array.dtype}, not {np.dtype(DTYPES[name])}")
+    n_tokens, d_sae, d_model = int(meta["n_tokens"]), int(meta["d_sae"]), int(meta["d_model"])
+    indptr, indices, values, W_dec = (tensors[name] for name in ("indptr", "indices", "values", "W_dec"))
+    shapes_ok = indptr.shape == (n_tokens + 1,) and indices.shape == values.shape == (int(indptr[-1]),) and W_dec.shape == (d_sae, d_model)
+    if not shapes_ok or indptr[0] != 0 or (np.diff(indptr) < 0).any() or (indices.size and not 0 <= indices.min() <= indices.max() < d_sae):
+        refuse(f"does not hold a {n_tokens} x {d_sae} sparse code matrix and a {d_sae} x {d_model} decoder, as its header says")
+    if not np.isfinite(values).all():
+        refuse(f"holds {int((~np.isfinite(values)).sum())} NaN or infinite codes")
+    if values.size and values.min() < 0:
+        refuse(f"holds {int((values < 0).sum())} negative codes, but SAE codes are non-negative")
+    bad_rows = np.flatnonzero(~np.isfinite(W_dec).all(axis=1))
+    if bad_rows.size:
+        refuse(f"holds NaN or infinite decoder rows (features {bad_rows[:5].tolist()}{' ...' if bad_rows.size > 5 else ''}); "
+               f"if the SAE in {layout.saes(str(meta['source']))} holds them too, retrain it first")  # fmt: skip
+    if values.size == 0 or not values.any():
+        refuse(f"has no feature that fires on any of its {n_tokens} tokens: every feature of the SAE is dead")
 
 
 def load_layer_pair(comparison: Comparison, layer_a: int, layer_b: int) -> tuple[ActivationCache, ActivationCache]:
     """The caches of A's layer and B's layer, refused when they come from different token sets."""
     cache_a, cache_b = load_cache(layout.activation_cache(comparison.a, layer_a)), load_cache(layout.activation_cache(comparison.b, layer_b))
     if cache_a.token_hash != cache_b.token_hash:
-        raise ValueError(
+        raise InputError(
             f"activation caches {comparison.a} L{layer_a} and {comparison.b} L{layer_b} come from different token sets "
             f"({cache_a.token_hash[:12]} vs {cache_b.token_hash[:12]}): rebuild them with `dvc repro`"
         )

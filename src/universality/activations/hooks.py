@@ -1,4 +1,7 @@
-"""The hook check: is each SAE fed the layer it was trained on?
+"""The checks before extraction: does each SAE fit the model, and is it fed the layer it was trained on?
+
+`check_saes` runs first and computes nothing: each SAE's layer must exist in the model, its
+input width must be the model's d_model and its weights must be finite.
 
 Each SAE's fraction of variance unexplained (FVU) on its configured hook is compared with
 that on the neighbouring blocks' outputs (L-1 and L+1, where they exist); an SAE that
@@ -13,9 +16,33 @@ import torch
 from sae_lens import SAE
 
 from universality.activations.quality import QualityAccumulator
+from universality.errors import InputError
 
 
-class HookMismatch(RuntimeError):
+def check_sae_weights(sae: SAE, where: str, source: str) -> None:
+    """Refuse an SAE with NaN or infinite weights, naming the tensor and how many rows it hits."""
+    for name, tensor in sae.named_parameters():
+        finite = torch.isfinite(tensor)
+        if not finite.all():
+            rows = int((~finite).reshape(len(tensor), -1).any(dim=1).sum()) if tensor.ndim else 1
+            raise InputError(f"{where}: the SAE's {name} holds NaN or infinite values ({rows} of {len(tensor) if tensor.ndim else 1} rows); "
+                             f"retrain it with `dvc repro --force saes@{source}` or fetch a good copy with `dvc pull --force saes@{source}`")  # fmt: skip
+
+
+def check_saes(model, saes: dict[int, SAE], where: dict[int, str], source: str) -> None:
+    """Before any compute: each SAE's layer exists in `model`, reads d_model wide inputs and has finite weights."""
+    n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
+    for layer, sae in saes.items():
+        if not 0 <= layer < n_layers:
+            raise InputError(f"source {source}: layer {layer} is out of range, the model has {n_layers} layers (0..{n_layers - 1}); "
+                             "fix the model's `layers` in params.yaml")  # fmt: skip
+        if sae.cfg.d_in != d_model:
+            raise InputError(f"{where[layer]}: the SAE reads {sae.cfg.d_in}-wide inputs but the model's d_model is {d_model}, so it belongs "
+                             f"to another model; check sources.{source} in params.yaml, then `dvc repro saes@{source}`")  # fmt: skip
+        check_sae_weights(sae, where[layer], source)
+
+
+class HookMismatch(InputError):
     """An SAE reconstructs a neighbouring block's output better than its configured hook."""
 
 

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from sae_lens import SAE
 
 from universality import layout
 from universality.activations.cache import ActivationCache, cache_meta, save_cache
 from universality.activations.extract import clear_scratch, extract_model
-from universality.activations.hooks import check_hooks
+from universality.activations.hooks import check_hooks, check_saes
+from universality.artifacts import provenance
 from universality.params.schema import Params
 from universality.sources.windows import load_token_set
 
 log = logging.getLogger(__name__)
 
 
-def extract_language_model(source: str, params: Params, model, saes: dict[int, SAE], device: str, descriptions: dict) -> dict:
-    """Caches of every layer of `source`; `descriptions` names the model and each layer's SAE.
+def extract_language_model(source: str, params: Params, model, saes: dict[int, SAE], device: str, descriptions: dict, out: Path) -> dict:
+    """Caches of every layer of `source` into folder `out`; `descriptions` names the model and each layer's SAE.
 
     Returns the quality of each layer (FVU, L0, dead fraction, hook check), keyed `L<layer>`.
     """
+    check_saes(model, saes, {layer: descriptions["saes"][layer] for layer in saes}, source)
     token_set = load_token_set(layout.tokens(params.sources[source].tokens))
     windows, mask = token_set.analysis_windows()
     settings = params.extract
@@ -42,6 +45,7 @@ def extract_language_model(source: str, params: Params, model, saes: dict[int, S
         "batch_windows": settings.batch_windows,
         "chunk_windows": settings.chunk_windows,
         "device": device,
+        "code": provenance.code_digest("extract"),  # a fixed bug must not resume from chunks the buggy code wrote
     }
     scratch = layout.extract_scratch(source)
     started = time.perf_counter()
@@ -59,7 +63,7 @@ def extract_language_model(source: str, params: Params, model, saes: dict[int, S
         W_dec = saes[layer].W_dec.detach().float().cpu().numpy()
         meta = cache_meta(source, layer, params.hook_name(layer), descriptions["saes"][layer], token_set.token_hash,
                           codes, W_dec.shape[1], metrics, device)  # fmt: skip
-        save_cache(layout.activation_cache(source, layer), ActivationCache(codes=codes, W_dec=W_dec, meta=meta))
+        save_cache(out / layout.cache_file(layer), ActivationCache(codes=codes, W_dec=W_dec, meta=meta))
         quality[f"L{layer}"] = metrics
     log.info("%s: extracted %d tokens x %d layers at %.0f tokens/s on %s", source, int(mask.sum()), len(saes), mask.sum() / seconds, device)
     clear_scratch(scratch)

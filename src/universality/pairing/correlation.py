@@ -40,6 +40,8 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from universality.errors import InputError
+
 _RELATIVE_VARIANCE_FLOOR = 1e-24  # variance / mean square of a dead feature: a constant gives ~1e-32 in float64
 _NONE = np.iinfo(np.int64).max  # key of "no candidate": loses every tie
 _PREFIX_MARGIN = 1e-9  # relative gap in c demanded between the runner-up and the first key outside the prefix
@@ -335,7 +337,7 @@ class _PairedFeatures:
         stats_a, stats_b = feature_stats(codes_a), feature_stats(codes_b)
         a, b = (np.flatnonzero(stats.live & (stats.support >= min_support)) for stats in (stats_a, stats_b))
         if not len(a) or not len(b):
-            raise ValueError(f"no feature of one SAE is alive with at least {min_support} activating tokens (pairing.min_support) on this token set: nothing can be paired")
+            raise InputError(f"no feature of one SAE is alive with at least {min_support} activating tokens (pairing.min_support) on this token set: nothing can be paired")
         return _PairedFeatures(stats_a, stats_b, a, b)
 
     def rare(self, side: str) -> int:

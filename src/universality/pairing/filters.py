@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from universality.errors import InputError
 from universality.pairing.contexts import top_activations, top_token_ids
 from universality.pairing.correlation import correlation_from_moments, feature_stats
 
@@ -66,7 +67,7 @@ def held_out_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarra
     distinct = np.unique(groups)
     n_held = int(round(fraction * len(distinct)))
     if not 0 < n_held < len(distinct):
-        raise ValueError(f"filters.held_out.fraction = {fraction} holds out {n_held} of {len(distinct)} windows; choose a fraction that leaves both sides non-empty")
+        raise InputError(f"filters.held_out.fraction = {fraction} holds out {n_held} of {len(distinct)} windows; choose a fraction that leaves both sides non-empty")
     held = np.random.default_rng(seed).choice(distinct, size=n_held, replace=False)
     return np.isin(groups, held)
 

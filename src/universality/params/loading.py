@@ -1,14 +1,16 @@
 """Load params.yaml and check it against the schema, with messages that name the key and the fix.
 
-Loading stops on an unknown key (naming the nearest valid one), a missing key, a wrong type,
-a value out of range, or a name that refers to nothing (a comparison's source, a source's
-token set), and says which key to change.
+Loading stops on a key given twice, an unknown key (naming the nearest valid one), a missing
+key, a wrong type, a number outside the range its schema type allows (`schema.Range`, stated
+in the message), overlapping multiplicity ranges, or a name that refers to nothing (a
+comparison's source, a source's token set), and says which key to change.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,12 +18,35 @@ from typing import Any, Literal
 
 import yaml
 
+from universality.errors import InputError
 from universality.layout import RESERVED_RESULTS
-from universality.params.schema import Params
+from universality.params.schema import Params, Range
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError, ValueError):
     """params.yaml does not match the schema; the message names the key and the fix."""
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently).
+
+    Keys a mapping takes from a merge (`<<: *anchor`) may be overridden: that is what merges are for."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _DuplicateKey(None, None, f"key {key!r} is given twice in one mapping (first on line {seen[key]}); "
+                                    "YAML would keep the last one silently: delete one", key_node.start_mark)  # fmt: skip
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 def _kind_of(choices: list[type], value: Any, key: str) -> type:
@@ -43,6 +68,12 @@ def _describe(tp: Any) -> str:
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        value = _convert(value, args[0], key)
+        for bound in (a for a in args[1:] if isinstance(a, Range)):
+            if not bound.contains(value):
+                raise ParamsError(f"params.yaml: {key} = {value!r} is out of range; allowed: {bound.describe(key)}")
+        return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin in (typing.Union, types.UnionType):
@@ -81,7 +112,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     where = prefix or "the top level"
     if not isinstance(data, dict):
         raise ParamsError(f"params.yaml: {where} must be {_describe(cls)}, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
@@ -143,18 +174,18 @@ def _check_names(params: Params) -> None:
 
 
 def _check_values(params: Params) -> None:
+    """What a single key's range cannot say: values that must agree with each other."""
     for name, tokens in params.token_sets.items():
-        if tokens.kind == "planted" and not 0.0 < tokens.firing_min_prob < tokens.firing_max_prob <= 1.0:
-            raise ParamsError(f"params.yaml: need 0 < token_sets.{name}.firing_min_prob < firing_max_prob <= 1")
-        if tokens.kind in ("trained", "pretrained") and tokens.context_length < 2:
-            raise ParamsError(f"params.yaml: token_sets.{name}.context_length must be at least 2 (BOS and one token)")
+        if tokens.kind == "planted" and not tokens.firing_min_prob < tokens.firing_max_prob:
+            raise ParamsError(f"params.yaml: token_sets.{name}.firing_min_prob must be below firing_max_prob")
     for name, model in params.models.items():
         if model.kind == "trained" and model.d_model % model.n_heads:
             raise ParamsError(f"params.yaml: models.{name}.d_model ({model.d_model}) must be a multiple of n_heads ({model.n_heads})")
-        if model.kind == "planted" and not 0.0 <= model.geometry_noise <= 1.0:
-            raise ParamsError(f"params.yaml: models.{name}.geometry_noise must lie in [0, 1], got {model.geometry_noise}")
+        if model.kind == "planted" and model.d_model < params.token_sets[model.tokens].d_world:
+            raise ParamsError(f"params.yaml: models.{name}.d_model ({model.d_model}) must be at least token_sets.{model.tokens}.d_world "
+                              f"({params.token_sets[model.tokens].d_world}): the shared directions must fit")  # fmt: skip
     for name, source in params.sources.items():
-        if source.kind != "pretrained" and not 0 < source.sae.k <= source.sae.d_sae:
+        if source.kind != "pretrained" and not source.sae.k <= source.sae.d_sae:
             raise ParamsError(f"params.yaml: sources.{name}.sae.k must be in 1..d_sae ({source.sae.d_sae})")
         if source.kind == "trained":
             training, context = source.sae.training, params.token_sets[source.tokens].context_length
@@ -163,47 +194,35 @@ def _check_values(params: Params) -> None:
                     f"params.yaml: sources.{name}.sae.training: SAELens' buffer (buffer_batches {training.buffer_batches} x "
                     f"context_length {context}) must hold at least batch_size ({training.batch_size}) tokens; raise buffer_batches"
                 )
+    for key, choice in (("pairing.device", params.pairing.device), ("nulls.device", params.nulls.device)):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", choice):
+            raise ParamsError(f"params.yaml: {key} = {choice!r} is not a device; allowed: auto, cpu, cuda, cuda:N")
     if "{layer}" not in params.extract.hook:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
-    if not params.extract.hook_check_max_fvu > 0.0:
-        raise ParamsError(f"params.yaml: extract.hook_check_max_fvu must be positive, got {params.extract.hook_check_max_fvu}")
-    if not 0.0 < params.similarity.svcca_variance <= 1.0:
-        raise ParamsError("params.yaml: similarity.svcca_variance must lie in (0, 1]")
-    for name in ("permutations", "size_matched_draws", "ci_draws"):
-        if getattr(params.nulls, name) < 1:
-            raise ParamsError(f"params.yaml: nulls.{name} must be at least 1")
-    if params.nulls.rsa_paper_max_n < 4:
-        raise ParamsError(f"params.yaml: nulls.rsa_paper_max_n must be at least 4 (the fewest pairs scored), got {params.nulls.rsa_paper_max_n}")
-    if not 0.0 < params.nulls.ci_fraction < 1.0 or not 0.0 < params.nulls.ci_level < 1.0:
-        raise ParamsError("params.yaml: nulls.ci_fraction and nulls.ci_level must lie in (0, 1)")
-    if min(params.pairing.chunk_size, params.pairing.prefix, params.pairing.token_chunk, params.pairing.min_support) < 1:
-        raise ParamsError("params.yaml: pairing.chunk_size, pairing.prefix, pairing.token_chunk and pairing.min_support must be at least 1")
-    if not 0.0 < params.filters.held_out.fraction < 1.0:
-        raise ParamsError(f"params.yaml: filters.held_out.fraction must lie in (0, 1), got {params.filters.held_out.fraction}")
-    if not 0.0 < params.filters.non_concept.max_share <= 1.0:
-        raise ParamsError(f"params.yaml: filters.non_concept.max_share must lie in (0, 1], got {params.filters.non_concept.max_share}")
-    collapse = params.collapse
-    if collapse.min_n < 4 or collapse.draws < 1:
-        raise ParamsError(f"params.yaml: collapse.min_n must be at least 4 and collapse.draws at least 1, got {collapse.min_n} and {collapse.draws}")
-    if not 0.0 < collapse.level < 1.0 or not 0.0 < collapse.split_containment <= 1.0 or collapse.dense_factor <= 0.0 or collapse.min_lift < 1.0:
-        raise ParamsError("params.yaml: collapse.level must lie in (0, 1), collapse.split_containment in (0, 1], collapse.dense_factor above 0, collapse.min_lift at least 1")
-    strata = collapse.r_strata
-    if len(strata) < 2 or any(lo >= hi for lo, hi in zip(strata, strata[1:])) or not -1.0 <= strata[0] < strata[-1] <= 1.0:
-        raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations in [-1, 1], got {strata}")
+    strata = params.collapse.r_strata
+    if len(strata) < 2 or any(lo >= hi for lo, hi in zip(strata, strata[1:])):
+        raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations, got {strata}")
     grid = params.sensitivity
     if not grid.min_correlations or not grid.non_concept_top_k or not grid.token_fractions:
         raise ParamsError("params.yaml: sensitivity.min_correlations, non_concept_top_k and token_fractions each need at least one value")
-    if any(not -1.0 <= t < 1.0 for t in grid.min_correlations) or min(grid.non_concept_top_k) < 1 or any(not 0.0 < f <= 1.0 for f in grid.token_fractions):
-        raise ParamsError("params.yaml: sensitivity.min_correlations must lie in [-1, 1), non_concept_top_k be at least 1, token_fractions lie in (0, 1]")
     subspaces = params.subspaces
-    if subspaces.top_k < 1 or not 0.0 < subspaces.identity_share <= 1.0 or not 0.5 < subspaces.min_share <= 1.0:
-        raise ParamsError("params.yaml: subspaces.top_k must be at least 1, identity_share lie in (0, 1] and min_share in (0.5, 1] (more than half, so a feature has one category)")
     categories = subspaces.lexnames if subspaces.rule == "lexname" else list(subspaces.word_lists or {})
     if not categories:
         raise ParamsError(f"params.yaml: subspaces.rule is {subspaces.rule} but subspaces.{'lexnames' if subspaces.rule == 'lexname' else 'word_lists'} is empty; list the categories")
-    for i, (lo, hi) in enumerate(params.subsets.ranges):
-        if lo < 1 or (hi is not None and hi < lo):
-            raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range 1 <= lo <= hi")
+    _check_ranges(params.subsets.ranges)
+
+
+def _check_ranges(ranges: list[tuple[int, int | None]]) -> None:
+    """Multiplicity ranges: each lo <= hi, and no multiplicity in two of them (a pair would be scored in both buckets)."""
+    for i, (lo, hi) in enumerate(ranges):
+        if hi is not None and hi < lo:
+            raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range lo <= hi")
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    for i, j in zip(order, order[1:]):
+        hi = ranges[i][1]
+        if hi is None or hi >= ranges[j][0]:
+            raise ParamsError(f"params.yaml: subsets.ranges[{i}] = {list(ranges[i])} and subsets.ranges[{j}] = {list(ranges[j])} overlap; "
+                              "make each multiplicity fall in one range")  # fmt: skip
 
 
 def parse_params(data: Any) -> Params:
@@ -219,7 +238,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.exists():
         raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as stream:  # the stream's name puts the file into YAML's messages
+            data = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from err
     return parse_params(data)

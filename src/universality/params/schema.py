@@ -13,7 +13,44 @@ dataclass of that kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number of params.yaml may take; a bound of None is no bound, `open_*` excludes it."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def contains(self, value: float) -> bool:
+        """Whether `value` lies in the range (NaN never does)."""
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        below = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return value == value and above and below
+
+    def describe(self, key: str) -> str:
+        """The range as an inequality on `key`, e.g. `0 < nulls.ci_level < 1`."""
+        low = "" if self.low is None else f"{self.low:g} {'<' if self.open_low else '<='} "
+        high = "" if self.high is None else f" {'<' if self.open_high else '<='} {self.high:g}"
+        return f"{low}{key}{high}"
+
+
+# The numbers of params.yaml by what they count or measure; the loader refuses a value outside its range.
+Count = Annotated[int, Range(1)]  # sizes, counts, steps: at least one
+NonNegative = Annotated[int, Range(0)]
+Seed = Annotated[int, Range(0)]  # numpy and torch take non-negative seeds
+Positive = Annotated[float, Range(0, open_low=True)]  # learning rates, factors
+NonNegativeFloat = Annotated[float, Range(0)]
+Share = Annotated[float, Range(0, 1, open_low=True)]  # (0, 1]
+OpenShare = Annotated[float, Range(0, 1, open_low=True, open_high=True)]  # (0, 1): levels, held-out fractions
+UnitInterval = Annotated[float, Range(0, 1)]
+Correlation = Annotated[float, Range(-1, 1)]
+Threshold = Annotated[float, Range(-1, 1, open_high=True)]  # keep r > threshold: 1 or more would keep nothing
+ContextLength = Annotated[int, Range(2)]  # BOS and at least one token
+MinPairs = Annotated[int, Range(4)]  # the fewest pairs a score is computed on
 
 # --- token sets -----------------------------------------------------------------------------
 
@@ -24,10 +61,10 @@ class TrainedTokens:
 
     kind: Literal["trained"]
     wordnet_dir: str
-    vocab_size: int
-    context_length: int
-    analysis_windows: int
-    seed: int
+    vocab_size: Count
+    context_length: ContextLength
+    analysis_windows: Count
+    seed: Seed
 
 
 @dataclass(frozen=True)
@@ -39,15 +76,15 @@ class PlantedTokens:
     """
 
     kind: Literal["planted"]
-    n_tokens: int
-    n_shared: int
-    n_private: int
-    d_world: int
-    firing_max_prob: float
-    firing_min_prob: float
-    firing_exponent: float
-    magnitude_std: float
-    seed: int
+    n_tokens: Count
+    n_shared: Count
+    n_private: NonNegative
+    d_world: Count
+    firing_max_prob: Share
+    firing_min_prob: Share
+    firing_exponent: NonNegativeFloat
+    magnitude_std: NonNegativeFloat
+    seed: Seed
 
 
 @dataclass(frozen=True)
@@ -61,9 +98,9 @@ class PretrainedTokens:
     kind: Literal["pretrained"]
     dataset: str
     split: str
-    documents: int
-    training_documents: int
-    context_length: int
+    documents: Count
+    training_documents: NonNegative
+    context_length: ContextLength
     tokenizer: str
 
 
@@ -76,12 +113,12 @@ TokenSetSpec = TrainedTokens | PlantedTokens | PretrainedTokens
 class LMTraining:
     """TransformerLens training loop settings; `max_steps` caps each epoch (null: whole epoch)."""
 
-    epochs: int
-    max_steps: int | None
-    batch_size: int
-    lr: float
-    warmup_steps: int
-    weight_decay: float
+    epochs: Count
+    max_steps: Count | None
+    batch_size: Count
+    lr: Positive
+    warmup_steps: NonNegative
+    weight_decay: NonNegativeFloat
 
 
 @dataclass(frozen=True)
@@ -90,11 +127,11 @@ class TrainedModel:
 
     kind: Literal["trained"]
     tokens: str
-    n_layers: int
-    d_model: int
-    n_heads: int
-    d_mlp: int
-    seed: int
+    n_layers: Count
+    d_model: Count
+    n_heads: Count
+    d_mlp: Count
+    seed: Seed
     training: LMTraining | None
 
     @property
@@ -106,21 +143,21 @@ class TrainedModel:
 class LMSAETraining:
     """SAELens language-model training-runner settings."""
 
-    training_tokens: int
-    batch_size: int
-    lr: float
-    store_batch_windows: int
-    buffer_batches: int
-    dead_window: int  # steps without firing after which a latent is dead and trained by SAELens' AuxK loss
+    training_tokens: Count
+    batch_size: Count
+    lr: Positive
+    store_batch_windows: Count
+    buffer_batches: Count
+    dead_window: Count  # steps without firing after which a latent is dead and trained by SAELens' AuxK loss
 
 
 @dataclass(frozen=True)
 class TrainedSAE:
     """A TopK SAE per layer; layer L is trained with seed `seed + L`."""
 
-    d_sae: int
-    k: int
-    seed: int
+    d_sae: Count
+    k: Count
+    seed: Seed
     training: LMSAETraining
 
 
@@ -143,9 +180,9 @@ class PlantedModel:
     kind: Literal["planted"]
     tokens: str
     side: Literal["a", "b"]
-    d_model: int
-    geometry_noise: float
-    seed: int
+    d_model: Count
+    geometry_noise: UnitInterval
+    seed: Seed
 
     @property
     def layers(self) -> list[int]:
@@ -154,16 +191,16 @@ class PlantedModel:
 
 @dataclass(frozen=True)
 class PlantedSAETraining:
-    training_samples: int
-    batch_size: int
-    lr: float
+    training_samples: Count
+    batch_size: Count
+    lr: Positive
 
 
 @dataclass(frozen=True)
 class PlantedSAE:
-    d_sae: int
-    k: int
-    seed: int
+    d_sae: Count
+    k: Count
+    seed: Seed
     training: PlantedSAETraining
 
 
@@ -182,8 +219,8 @@ class PretrainedModel:
     kind: Literal["pretrained"]
     tokens: str
     model_name: str
-    layers: list[int]
-    checkpoint: int | None
+    layers: list[NonNegative]
+    checkpoint: NonNegative | None
 
 
 @dataclass(frozen=True)
@@ -223,7 +260,7 @@ class Comparison:
     b: str
     tokens: str
     layers: Literal["all", "same"]
-    shuffle_seed: int | None
+    shuffle_seed: Seed | None
     buckets: bool
     sensitivity: bool
 
@@ -255,10 +292,10 @@ class Extract:
     """How activations are read: the hook, batch sizes, checkpoint size, hook check."""
 
     hook: str
-    batch_windows: int
-    chunk_windows: int
-    hook_check_windows: int
-    hook_check_max_fvu: float  # the hook check stops when an SAE's FVU on its configured hook exceeds this
+    batch_windows: Count
+    chunk_windows: Count
+    hook_check_windows: Count
+    hook_check_max_fvu: Positive  # the hook check stops when an SAE's FVU on its configured hook exceeds this
     device: Literal["auto", "cpu", "cuda"]
 
 
@@ -267,10 +304,10 @@ class PairingSettings:
     """Exact max-correlation pairing: `sparse` (co-activations, CPU) or `dense` (z-scored matmul)."""
 
     method: Literal["sparse", "dense"]
-    chunk_size: int  # query features per sparse block, or B features per dense block
-    prefix: int  # smallest-mean/sd keys each query is checked against for never co-firing partners
-    min_support: int  # activating tokens a feature needs to be paired
-    token_chunk: int  # tokens per dense matmul chunk
+    chunk_size: Count  # query features per sparse block, or B features per dense block
+    prefix: Count  # smallest-mean/sd keys each query is checked against for never co-firing partners
+    min_support: Count  # activating tokens a feature needs to be paired
+    token_chunk: Count  # tokens per dense matmul chunk
     device: str  # dense method: auto (CUDA when present), cpu, cuda, cuda:N
 
 
@@ -279,10 +316,10 @@ class NonConcept:
     """Drop pairs whose features fire mostly on excluded token classes, or whose top tokens do not overlap."""
 
     enabled: bool
-    top_k: int
+    top_k: Count
     token_classes: list[Literal["special", "whitespace", "punctuation", "digits"]]
-    max_share: float
-    min_overlap: int
+    max_share: Share
+    min_overlap: NonNegative
 
 
 @dataclass(frozen=True)
@@ -290,14 +327,14 @@ class HeldOut:
     """Re-estimate each matched r on held-out windows that the pairing does not see."""
 
     enabled: bool
-    fraction: float
-    min_correlation: float
-    seed: int
+    fraction: OpenShare
+    min_correlation: Threshold
+    seed: Seed
 
 
 @dataclass(frozen=True)
 class Filters:
-    min_correlation: float | None  # keep pairs with r > this (null: no threshold)
+    min_correlation: Threshold | None  # keep pairs with r > this (null: no threshold)
     non_concept: NonConcept
     held_out: HeldOut
 
@@ -307,68 +344,68 @@ class Subsets:
     """Which pairs are compared: the main body's 1-1 rule and the multiplicity buckets."""
 
     one_to_one: Literal["unique_partner", "mutual_nn", "assignment", "paper_first_occurrence"]
-    cumulative: list[int]
-    ranges: list[tuple[int, int | None]]
+    cumulative: list[Count]
+    ranges: list[tuple[Count, Count | None]]
 
 
 @dataclass(frozen=True)
 class Hubs:
-    count: int  # most-mapped A features listed per layer pair
-    contexts: int  # top-activating contexts shown per hub
-    context_tokens: int  # tokens of context before the activating token
+    count: Count  # most-mapped A features listed per layer pair
+    contexts: Count  # top-activating contexts shown per hub
+    context_tokens: NonNegative  # tokens of context before the activating token
 
 
 @dataclass(frozen=True)
 class Similarity:
-    svcca_variance: float
+    svcca_variance: Share
 
 
 @dataclass(frozen=True)
 class Nulls:
     """Permutation nulls (row shuffle, group), size-matched random subsets, subsampling intervals."""
 
-    permutations: int
-    size_matched_draws: int
-    ci_draws: int
-    ci_fraction: float  # share of groups (A partners) in each subsample
-    ci_level: float
-    seed: int
+    permutations: Count
+    size_matched_draws: Count
+    ci_draws: Count
+    ci_fraction: OpenShare  # share of groups (A partners) in each subsample
+    ci_level: OpenShare
+    seed: Seed
     device: str  # auto (CUDA when present), cpu, cuda
     precision: Literal["float64", "float32"]  # of the cross products, Gram matrices and their eigenvalues
-    rsa_paper_max_n: int  # the paper's Spearman RSA (exact ranks of n(n-1)/2 similarities) up to this many pairs
+    rsa_paper_max_n: MinPairs  # the paper's Spearman RSA (exact ranks of n(n-1)/2 similarities) up to this many pairs
 
 
 @dataclass(frozen=True)
 class Collapse:
     """Why scores rise as pairs become one-to-one: matched-size subsamples, correlation strata, hub signatures."""
 
-    min_n: int  # fewest pairs (or distinct A partners) a bucket needs to be scored at the common size
-    draws: int  # subsamples per bucket (and shuffled draws for its chance band)
-    level: float  # of the chance bands and subsample intervals
-    r_strata: list[float]  # edges of the pair-correlation strata
-    dense_factor: float  # a hub is dense when it fires on this many times the median live A feature's share of tokens
-    split_containment: float  # a split hub's children lie inside its active tokens at least this much
-    min_lift: float  # ... and at least this many times the hub's own share of tokens (a dense hub contains any child by chance)
-    seed: int
+    min_n: MinPairs  # fewest pairs (or distinct A partners) a bucket needs to be scored at the common size
+    draws: Count  # subsamples per bucket (and shuffled draws for its chance band)
+    level: OpenShare  # of the chance bands and subsample intervals
+    r_strata: list[Correlation]  # edges of the pair-correlation strata
+    dense_factor: Positive  # a hub is dense when it fires on this many times the median live A feature's share of tokens
+    split_containment: Share  # a split hub's children lie inside its active tokens at least this much
+    min_lift: Annotated[float, Range(1)]  # ... and at least this many times the hub's own share of tokens (a dense hub contains any child by chance)
+    seed: Seed
 
 
 @dataclass(frozen=True)
 class Sensitivity:
     """The settings the sensitivity grid tries besides the four 1-1 rules, both directions and the held-out filter on and off."""
 
-    min_correlations: list[float]  # thresholds of the correlation filter
-    non_concept_top_k: list[int]  # top tokens of the non-concept filter (and the filter off)
-    token_fractions: list[float]  # shares of the analysis windows paired, the first ones
+    min_correlations: list[Threshold]  # thresholds of the correlation filter
+    non_concept_top_k: list[Count]  # top tokens of the non-concept filter (and the filter off)
+    token_fractions: list[Share]  # shares of the analysis windows paired, the first ones
 
 
 @dataclass(frozen=True)
 class Subspaces:
     """Pairs by what their features fire on: token identity and semantic categories, from each feature's top tokens."""
 
-    top_k: int  # top-activating tokens per feature
-    identity_share: float  # a token-identity feature: at least this share of its top tokens is one token
+    top_k: Count  # top-activating tokens per feature
+    identity_share: Share  # a token-identity feature: at least this share of its top tokens is one token
     rule: Literal["lexname", "word_lists"]  # a token's category: its WordNet gloss's lexicographer file, or the word list holding its text
-    min_share: float  # a feature's category: the one more than half (at least this share) of its top tokens carry
+    min_share: Annotated[float, Range(0.5, 1, open_low=True)]  # a feature's category: the one more than half (at least this share) of its top tokens carry
     lexnames: list[str]  # the categories of rule lexname
     word_lists: dict[str, list[str]] | None  # the categories of rule word_lists: name -> words
 

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from universality.errors import InputError
+
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")  # unsigned: a minus may print as a hyphen, a dash or U+2212
 _MACRO = re.compile(r"\\uvdefine\{([^}]*)\}\{((?:[^{}]|\{,\})*)\}")
 _LATEX_ARGUMENTS = re.compile(r"\\(?:multicolumn\{\d+\}\{[^}]*\}|cmidrule(?:\([^)]*\))?\{[^}]*\}|setlength\{[^}]*\}\{[^}]*\})")
@@ -17,7 +19,7 @@ _NOT_PRINTED = ("\\uvcaption", "(continued)")  # longtable lines whose text is t
 def pdf_text(pdf: Path) -> str:
     """The PDF's text with its layout kept (one table row per line), words broken at a line end joined again."""
     if shutil.which("pdftotext") is None:
-        raise RuntimeError("pdftotext not found: run `make setup` (it installs Debian's poppler-utils)")
+        raise InputError("pdftotext not found: install Debian's poppler-utils (`make setup` does)")
     if not pdf.exists():
         raise FileNotFoundError(f"{pdf} does not exist: build it with `make paper`")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout

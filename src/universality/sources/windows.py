@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from universality import io
+from universality.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def pack_split(analysed: Sequence[Sequence[int]], training: Sequence[Sequence[in
 def split_windows(n_windows: int, n_analysis: int, seed: int) -> np.ndarray:
     """A seeded choice of `n_analysis` held-out windows, as a boolean mask."""
     if not 0 < n_analysis <= n_windows:
-        raise ValueError(f"cannot hold out {n_analysis} analysis windows from {n_windows}; lower the window count in params.yaml")
+        raise InputError(f"cannot hold out {n_analysis} analysis windows from {n_windows}; lower the window count in params.yaml")
     analysis = np.zeros(n_windows, dtype=bool)
     analysis[np.random.default_rng(seed).choice(n_windows, size=n_analysis, replace=False)] = True
     return analysis

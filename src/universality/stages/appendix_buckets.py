@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 
 from universality import layout
+from universality.artifacts import provenance
 from universality.pairing.subsets import cumulative_buckets, range_buckets
 from universality.params.schema import Params
 from universality.similarity.scoring import score_subsets, scored_in, write_scored
@@ -21,7 +22,7 @@ def run(params: Params, name: str) -> None:
     """Appendix: cumulative and range multiplicity buckets of every layer pair of comparison NAME."""
     if not params.comparisons[name].buckets:
         log.info("%s: buckets not scored (comparisons.%s.buckets is false)", name, name)
-        write_scored(layout.scored(name, STAGE), [], pd.DataFrame())
+        _write(name, [], pd.DataFrame())
         return
     subsets = params.subsets
 
@@ -30,4 +31,9 @@ def run(params: Params, name: str) -> None:
 
     # the m <= 1 bucket can be the main body's 1-1 set: its scores are taken, not recomputed
     records, null_scores = score_subsets(params, name, buckets, scored=scored_in(layout.scored(name, MAIN_STAGE)))
-    write_scored(layout.scored(name, STAGE), records, null_scores)
+    _write(name, records, null_scores)
+
+
+def _write(name: str, records: list[dict], null_scores: pd.DataFrame) -> None:
+    with provenance.output_set(layout.scored(name, STAGE)) as directory:
+        write_scored(directory, records, null_scores)

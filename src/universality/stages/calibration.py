@@ -7,6 +7,7 @@ import logging
 import yaml
 
 from universality import io, layout
+from universality.artifacts import provenance
 from universality.params.schema import Params
 from universality.similarity.calibration import by_layer_pair, calibrate, shuffled_null
 
@@ -17,7 +18,7 @@ STAGE, SCORES = "calibration", "main_one_to_one"
 
 def replicate_inputs(params: Params) -> list[str]:
     """The replicates' results this stage reads: dvc.yaml lists each one (a list DVC cannot expand into deps)."""
-    return [str(layout.scored(name, SCORES) / "results.json") for name in params.paper.replicates]
+    return [str(layout.scored(name, SCORES)) for name in params.paper.replicates]
 
 
 def _check_declared(params: Params) -> None:
@@ -40,8 +41,9 @@ def run(params: Params) -> None:
     layer_pairs = calibrate(_scores(paper.main), _scores(paper.skyline), _scores(paper.floor), replicates, params.skyline_side())
     shuffled = shuffled_null(io.read_json(layout.pair(paper.shuffled) / "summary.json"), _scores(paper.shuffled), params.subsets.one_to_one)
     roles = {"main": paper.main, "skyline": paper.skyline, "floor": paper.floor, "shuffled": paper.shuffled, "replicates": paper.replicates}
-    io.write_json(layout.calibration() / "results.json", {"comparisons": roles, "layer_pairs": layer_pairs, "shuffled": shuffled})
-    io.write_json(layout.calibration() / "metrics.json", {
+    with provenance.output_set(layout.calibration()) as directory:
+        io.write_json(directory / "results.json", {"comparisons": roles, "layer_pairs": layer_pairs, "shuffled": shuffled})
+    io.write_json(layout.calibration_metrics(), {
         layout.layer_pair_key(row["layer_a"], row["layer_b"]): {
             f"{metric}_{field}": value
             for metric, scores in row["metrics"].items()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from universality import io, layout
 from universality.activations.cache import load_layer_pair
+from universality.artifacts import provenance
 from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
 from universality.collapse.matched import entry_scores
@@ -43,13 +44,9 @@ def _curve_rows(key: str, buckets: list[dict], metric: str) -> list[dict]:
 
 def run(params: Params, name: str) -> None:
     """The collapse analysis of every layer pair of comparison NAME (its `buckets: true` comparisons only)."""
-    directory = layout.collapse(name)
     if not params.comparisons[name].buckets:
         log.info("%s: no collapse analysis (comparisons.%s.buckets is false)", name, name)
-        io.write_json(directory / "results.json", {"layer_pairs": [], "verdict": {}})
-        for metric in VERDICT_METRICS:
-            io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(columns=["layer_pair", "bucket_index"]).to_csv(index=False))
-        io.write_json(directory / "metrics.json", {})
+        _write(name, {"layer_pairs": [], "verdict": {}}, {metric: [] for metric in VERDICT_METRICS}, {})
         return
     settings, engine = params.collapse, engine_for(params)
     summary = io.read_json(layout.pair(name) / "summary.json")
@@ -72,8 +69,15 @@ def run(params: Params, name: str) -> None:
             curves[metric] += _curve_rows(key, analysed["buckets"], metric)
     signatures = [hub["signature"] for record in layer_pairs for hub in record["hubs"]]
     verdicts = {metric: verdict([record["trends"][metric] for record in layer_pairs], signatures) for metric in VERDICT_METRICS}
-    io.write_json(directory / "results.json", {"layer_pairs": layer_pairs, "verdict": verdicts})
-    for metric, rows in curves.items():
-        io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(rows).to_csv(index=False))
-    io.write_json(directory / "metrics.json", {metric: {explanation: v[explanation]["verdict"] for explanation in EXPLANATIONS}
-                                               | {"raw_rising": v["premise"]["rising"]} for metric, v in verdicts.items()})  # fmt: skip
+    metrics = {metric: {explanation: v[explanation]["verdict"] for explanation in EXPLANATIONS} | {"raw_rising": v["premise"]["rising"]}
+               for metric, v in verdicts.items()}  # fmt: skip
+    _write(name, {"layer_pairs": layer_pairs, "verdict": verdicts}, curves, metrics)
+
+
+def _write(name: str, results: dict, curves: dict[str, list[dict]], metrics: dict) -> None:
+    """The results and the curves (`dvc plots`) as one output set; the headline verdicts for `dvc metrics show`."""
+    with provenance.output_set(layout.collapse(name)) as directory:
+        io.write_json(directory / "results.json", results)
+        for metric, rows in curves.items():
+            io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(rows, columns=None if rows else ["layer_pair", "bucket_index"]).to_csv(index=False))
+    io.write_json(layout.stage_metrics(name, "collapse"), metrics)

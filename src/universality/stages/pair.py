@@ -9,6 +9,7 @@ import numpy as np
 
 from universality import io, layout
 from universality.activations.cache import ActivationCache, load_layer_pair
+from universality.artifacts import provenance
 from universality.pairing.layer_pair import pair_layers
 from universality.pairing.shuffled import shuffled_rows
 from universality.params.schema import Params
@@ -18,17 +19,18 @@ log = logging.getLogger(__name__)
 
 
 def _setup(params: Params, comparison: str) -> dict:
-    """What was compared: both sources' specs and metrics, and the token set's spec."""
+    """What was compared, as the inputs' records say: both sources' and models' specs and quality, and the token set's spec."""
     spec = params.comparisons[comparison]
     sides = {}
     for side, source in (("a", spec.a), ("b", spec.b)):
+        caches = layout.activations(source)
         sides[side] = {
             "source": source,
-            "spec": dataclasses.asdict(params.sources[source]),
-            "model_spec": dataclasses.asdict(params.model_of(source)),
-            "quality": io.read_json(layout.quality_metrics(source)),
+            "spec": provenance.recorded_params(caches, f"sources.{source}"),
+            "model_spec": provenance.recorded_params(caches, f"models.{params.sources[source].model}"),
+            "quality": io.read_json(caches / layout.QUALITY_FILE),
         }
-    return {"comparison": comparison, "token_set": dataclasses.asdict(params.token_sets[spec.tokens])} | sides
+    return {"comparison": comparison, "token_set": provenance.recorded_params(layout.tokens(spec.tokens), f"token_sets.{spec.tokens}")} | sides
 
 
 def _restricted(cache: ActivationCache, text: TokenText | None, rows: np.ndarray) -> tuple[ActivationCache, TokenText | None]:
@@ -50,25 +52,25 @@ def run(params: Params, name: str) -> None:
     """Max-correlation pairing of every layer pair of comparison NAME, then its filters, 1-1 rules and hubs."""
     comparison = params.comparisons[name]
     text = load_token_text(layout.tokens(comparison.tokens))
-    directory = layout.pair(name)
     summary, hub_tables = {}, {}
-    for layer_a, layer_b in params.layer_pairs(name):
-        cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
-        log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
-        texts, shuffle = (text, text), {}
-        if comparison.shuffle_seed is not None:
-            cache_a, cache_b, texts, shuffle = _shuffle_windows(comparison.shuffle_seed, cache_a, cache_b, text)
-        tables = pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs)
-        key = layout.layer_pair_key(layer_a, layer_b)
-        io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
-        io.write_parquet(directory / f"reverse_{key}.parquet", tables.reverse)
-        io.write_parquet(directory / f"edges_{key}.parquet", tables.edges)
-        summary[key] = {"layer_a": layer_a, "layer_b": layer_b} | tables.summary | shuffle
-        hub_tables[key] = tables.hubs
-    io.write_json(directory / "summary.json", summary)
-    io.write_json(directory / "hubs.json", hub_tables)
-    io.write_json(directory / "setup.json", _setup(params, name))
-    io.write_json(layout.pair_metrics(name), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
+    with provenance.output_set(layout.pair(name)) as directory:
+        for layer_a, layer_b in params.layer_pairs(name):
+            cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
+            log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
+            texts, shuffle = (text, text), {}
+            if comparison.shuffle_seed is not None:
+                cache_a, cache_b, texts, shuffle = _shuffle_windows(comparison.shuffle_seed, cache_a, cache_b, text)
+            tables = pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs)
+            key = layout.layer_pair_key(layer_a, layer_b)
+            io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
+            io.write_parquet(directory / f"reverse_{key}.parquet", tables.reverse)
+            io.write_parquet(directory / f"edges_{key}.parquet", tables.edges)
+            summary[key] = {"layer_a": layer_a, "layer_b": layer_b} | tables.summary | shuffle
+            hub_tables[key] = tables.hubs
+        io.write_json(directory / "summary.json", summary)
+        io.write_json(directory / "hubs.json", hub_tables)
+        io.write_json(directory / "setup.json", _setup(params, name))
+    io.write_json(layout.stage_metrics(name, "pair"), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
 
 
 def _headline(summary: dict, rule: str) -> dict:

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from universality import io, layout
-from universality.params.schema import Params
+from universality.artifacts import provenance
+from universality.errors import InputError
+from universality.params.schema import Collapse, Filters, HeldOut, NonConcept, Nulls, Params, Similarity
 from universality.report import calibration, claims, collapse, figures, numbers, sensitivity, subspaces, tables
 from universality.similarity.nulls import family_q_values
 
@@ -24,6 +27,27 @@ def _family(params: Params, results: dict[str, Any]) -> dict[str, list[dict]]:
     for name, records in [(params.paper.shuffled, results["shuffled"])] + [(getattr(params.paper, role), records) for role, records in results["planted"].items()]:
         family.setdefault(name, []).extend(records)
     return family
+
+
+def params_used(params: Params) -> Params:
+    """`params` with the analysis settings the results were computed with, as their records say (not params.yaml's).
+
+    The scored comparisons the manuscript quotes must agree on them (one family of p-values); the
+    setup numbers (token set, models, SAEs) come from the pair stage's setup record."""
+    paper, scored = params.paper, [layout.scored(name, MAIN) for name in {params.paper.main, params.paper.shuffled, params.paper.planted_related, params.paper.planted_unrelated}]
+    main = layout.scored(paper.main, MAIN)
+    for key in ("nulls", "similarity", "subsets.one_to_one"):
+        values = {str(path): provenance.recorded_params(path, key) for path in sorted(scored)}
+        if len({io.dumps_json(v) for v in values.values()}) > 1:
+            raise InputError(f"the scores the manuscript quotes were computed with different {key}: {values}; "
+                             "rerun them with one params.yaml (`dvc repro`)")  # fmt: skip
+    schema = {"nulls": Nulls, "similarity": Similarity}
+    used = {field: cls(**provenance.recorded_params(main, field)) for field, cls in schema.items()}
+    subsets = dataclasses.replace(params.subsets, one_to_one=provenance.recorded_params(main, "subsets.one_to_one"))
+    filters = provenance.recorded_params(layout.pair(paper.main), "filters")
+    filters = Filters(filters["min_correlation"], NonConcept(**filters["non_concept"]), HeldOut(**filters["held_out"]))
+    collapse_settings = Collapse(**provenance.recorded_params(layout.collapse(paper.main), "collapse"))
+    return dataclasses.replace(params, subsets=subsets, filters=filters, collapse=collapse_settings, **used)
 
 
 def load_results(params: Params) -> dict[str, Any]:
@@ -83,24 +107,26 @@ def text_outputs(params: Params, results: dict[str, Any]) -> dict[Path, str]:
     return outputs
 
 
-def draw_figures(params: Params, results: dict[str, Any]) -> None:
-    """The manuscript's figures, at their final size."""
+def draw_figures(params: Params, results: dict[str, Any], folder: Path) -> None:
+    """The manuscript's figures, at their final size, into `folder`."""
     records = results["records"]
-    figures.one_to_one_heatmap(records, layout.FIGURES / "one_to_one_heatmap.pdf")
-    calibration.calibration_figure(results["calibration"]["layer_pairs"], layout.FIGURES / "calibration_band.pdf")
-    figures.collapse_curves(results["collapse"]["layer_pairs"], collapse.METRICS, layout.FIGURES / "collapse_curves.pdf")
-    sensitivity.sensitivity_figure(results["sensitivity"], layout.FIGURES / "sensitivity.pdf")
-    subspaces.grid_figure(results["subspaces"], layout.FIGURES / "semantic_grid.pdf")
+    figures.one_to_one_heatmap(records, folder / "one_to_one_heatmap.pdf")
+    calibration.calibration_figure(results["calibration"]["layer_pairs"], folder / "calibration_band.pdf")
+    figures.collapse_curves(results["collapse"]["layer_pairs"], collapse.METRICS, folder / "collapse_curves.pdf")
+    sensitivity.sensitivity_figure(results["sensitivity"], folder / "sensitivity.pdf")
+    subspaces.grid_figure(results["subspaces"], folder / "semantic_grid.pdf")
     null_scores = io.read_parquet(layout.scored(params.paper.main, MAIN) / "null_scores.parquet")
-    figures.one_to_one_nulls(records, null_scores, layout.FIGURES / "one_to_one_nulls.pdf")
+    figures.one_to_one_nulls(records, null_scores, folder / "one_to_one_nulls.pdf")
     pair = layout.pair(params.paper.main)
     pairs = {key: io.read_parquet(pair / f"pairs_{key}.parquet") for key in results["pair_summary"]}
-    figures.multiplicity(pairs, layout.FIGURES / "multiplicity.pdf")
+    figures.multiplicity(pairs, folder / "multiplicity.pdf")
 
 
 def run(params: Params) -> None:
-    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names."""
+    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names, as one output set."""
+    params = params_used(params)
     results = load_results(params)
-    for path, text in text_outputs(params, results).items():
-        io.write_text(path, text)
-    draw_figures(params, results)
+    with provenance.output_set(layout.GENERATED) as staging:
+        for path, text in text_outputs(params, results).items():
+            io.write_text(staging / path.relative_to(layout.GENERATED), text)
+        draw_figures(params, results, staging / layout.FIGURES.relative_to(layout.GENERATED))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from universality import sources
+from universality import layout, sources
+from universality.artifacts import provenance
 from universality.params.schema import Params
 
 
 def run(params: Params, name: str) -> None:
     """Build source NAME's SAEs, one per layer (trained with SAELens, or named on the hub)."""
-    sources.implementation(params.sources[name].kind, "saes").build(name, params)
+    with provenance.output_set(layout.saes(name)) as out:
+        sources.implementation(params.sources[name].kind, "saes").build(name, params, out)

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from universality import io, layout
 from universality.activations.cache import ActivationCache, load_layer_pair
-from universality.pairing.layer_pair import LayerPairTables, pair_layers
+from universality.artifacts import provenance
+from universality.pairing.layer_pair import pair_layers
 from universality.pairing.subsets import one_to_one
 from universality.params.schema import Params
 from universality.sensitivity.variants import Variant, first_windows, partner_agreement, variants
@@ -63,12 +64,10 @@ def _headline(records: list[dict]) -> dict:
 
 def run(params: Params, name: str) -> None:
     """Score the 1-1 pairs of comparison NAME under every variant of the sensitivity grid (its `sensitivity: true` comparisons only)."""
-    directory = layout.sensitivity(name)
     comparison = params.comparisons[name]
     if not comparison.sensitivity:
         log.info("%s: no sensitivity grid (comparisons.%s.sensitivity is false)", name, name)
-        io.write_json(directory / "results.json", [])
-        io.write_json(directory / "metrics.json", {})
+        _write(name, [], {})
         return
     text = load_token_text(layout.tokens(comparison.tokens))
     engine, settings = engine_for(params), null_settings(params.nulls)
@@ -93,5 +92,10 @@ def run(params: Params, name: str) -> None:
                 log.info("pairing %s L%d-L%d with %s = %s", name, *layer_pair, variant.group, variant.value)
                 pairings[variant.pairing_key] = pair_variant(params, variant, caches, text)
             records.append(_record(variant, layer_pair, pairings[variant.pairing_key], reference, score))
-    io.write_json(directory / "results.json", records)
-    io.write_json(directory / "metrics.json", _headline(records))
+    _write(name, records, _headline(records))
+
+
+def _write(name: str, records: list[dict], metrics: dict) -> None:
+    with provenance.output_set(layout.sensitivity(name)) as directory:
+        io.write_json(directory / "results.json", records)
+    io.write_json(layout.stage_metrics(name, "sensitivity"), metrics)

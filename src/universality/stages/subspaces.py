@@ -17,6 +17,8 @@ import numpy as np
 
 from universality import io, layout
 from universality.activations.cache import load_layer_pair
+from universality.artifacts import provenance
+from universality.errors import InputError
 from universality.pairing.contexts import top_activations, top_token_ids
 from universality.pairing.subsets import one_to_one
 from universality.params.schema import Params
@@ -38,7 +40,7 @@ def category_labels(params: Params, token_set: str, text: TokenText) -> tuple[li
         return list(settings.word_lists), word_list_labels(text.token_ids, text.vocabulary, settings.word_lists)
     documents = io.read_parquet(layout.tokens(token_set) / "documents.parquet")
     if "lexname" not in documents:
-        raise ValueError(f"subspaces.rule is lexname but token set {token_set!r} has no WordNet lexicographer files; use rule word_lists")
+        raise InputError(f"subspaces.rule is lexname but token set {token_set!r} has no WordNet lexicographer files; use rule word_lists")
     return list(settings.lexnames), lexname_labels(text.documents, documents, settings.lexnames)
 
 
@@ -50,13 +52,12 @@ def _scores(pairs, rows_a, rows_b, pools, engine, nulls, seed) -> dict:
 
 def run(params: Params, name: str) -> None:
     """Token-identity control and semantic subspaces of comparison NAME's 1-1 pairs (its `sensitivity: true` comparisons only)."""
-    directory, comparison, settings = layout.subspaces(name), params.comparisons[name], params.subspaces
+    comparison, settings = params.comparisons[name], params.subspaces
     text = load_token_text(layout.tokens(comparison.tokens))
     status = "ok" if comparison.sensitivity and text is not None else "not analysed" if text is not None else "no token text"
     if status != "ok":
         log.info("%s: no subspace analysis (%s)", name, status)
-        io.write_json(directory / "results.json", {"status": status, "identity": [], "categories": [], "sizes": {}, "grid": []})
-        io.write_json(directory / "metrics.json", {})
+        _write(name, {"status": status, "identity": [], "categories": [], "sizes": {}, "grid": []}, {})
         return
     categories, labels = category_labels(params, comparison.tokens, text)
     embeddings = [load_language_model(params, params.sources[source].model)[0].W_E.detach().cpu().numpy() for source in (comparison.a, comparison.b)]
@@ -92,9 +93,14 @@ def run(params: Params, name: str) -> None:
             grid[category].append({"layer_a": layer_a, "layer_b": layer_b, "category": category} | _scores(inside, *W, pools, engine, nulls, seed))
     family_q_values(grid)  # one family: every category at every layer pair
     cells = [record for records in grid.values() for record in records]
-    io.write_json(directory / "results.json", {"status": "ok", "rule": _rule(params), "identity": identity, "categories": categories,
-                                               "sizes": sizes, "grid": cells})  # fmt: skip
-    io.write_json(directory / "metrics.json", _headline(identity, cells))
+    results = {"status": "ok", "rule": _rule(params), "identity": identity, "categories": categories, "sizes": sizes, "grid": cells}
+    _write(name, results, _headline(identity, cells))
+
+
+def _write(name: str, results: dict, metrics: dict) -> None:
+    with provenance.output_set(layout.subspaces(name)) as directory:
+        io.write_json(directory / "results.json", results)
+    io.write_json(layout.stage_metrics(name, "subspaces"), metrics)
 
 
 def _rule(params: Params) -> dict:

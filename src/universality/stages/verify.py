@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from universality import layout
+from universality.artifacts import provenance
 from universality.params.schema import Params
 from universality.report import readback
 from universality.stages import render
@@ -75,11 +76,13 @@ def layout_problems() -> list[str]:
 def run(params: Params) -> None:
     """Every check; all problems are listed before the command fails."""
     try:
+        params = render.params_used(params)
         results = render.load_results(params)
     except FileNotFoundError as err:
-        raise SystemExit(f"verify: a results file is missing ({err.filename}): build the paper with `make paper` first") from None
+        raise SystemExit(f"verify: a results file is missing ({err}): build the paper with `make paper` first") from None
     expected = render.text_outputs(params, results)
-    problems = stale_stages() + source_mismatches(expected) + pdf_mismatches(list(expected)) + layout_problems()
+    inputs = provenance.input_problems("render", None, params)  # each results folder against its record
+    problems = stale_stages() + inputs + source_mismatches(expected) + pdf_mismatches(list(expected)) + layout_problems()
     for problem in problems:
         log.error("%s", problem)
     if problems:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 
 from universality import io, layout
+from universality.errors import InputError
 from universality.sources.planted.world import PlantedDictionary
 
 WORLD_FILE = "world.safetensors"
@@ -17,7 +20,7 @@ def load_world(token_set: str) -> dict[str, np.ndarray]:
     path = layout.tokens(token_set) / WORLD_FILE
     tensors = io.read_tensors(path)
     if "latent_indptr" not in tensors:
-        raise ValueError(f"{path} is not a planted world: rebuild it with `dvc repro`")
+        raise InputError(f"{path} is not a planted world: rebuild it with `dvc repro`")
     return tensors
 
 
@@ -27,8 +30,8 @@ def world_latents(tensors: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((tensors["latent_values"], tensors["latent_indices"], tensors["latent_indptr"]), shape=shape)
 
 
-def save_dictionary(model: str, dictionary: PlantedDictionary) -> None:
-    io.write_tensors(layout.model(model) / DICTIONARY_FILE, {"feature_vectors": dictionary.feature_vectors, "world_ids": dictionary.world_ids})
+def save_dictionary(directory: Path, dictionary: PlantedDictionary) -> None:
+    io.write_tensors(directory / DICTIONARY_FILE, {"feature_vectors": dictionary.feature_vectors, "world_ids": dictionary.world_ids})
 
 
 def load_dictionary(model: str) -> PlantedDictionary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from universality.params.schema import Params
 from universality.sources.planted.files import load_world, save_dictionary
@@ -11,10 +12,10 @@ from universality.sources.planted.world import planted_dictionary
 log = logging.getLogger(__name__)
 
 
-def build(name: str, params: Params) -> dict:
+def build(name: str, params: Params, out: Path) -> dict:
     """Write model `name`'s dictionary; a planted model has no training metrics."""
     spec = params.models[name]
     dictionary = planted_dictionary(params.token_sets[spec.tokens], spec, load_world(spec.tokens)["shared_directions"])
     log.info("planted %s: %d features in %d dimensions, geometry noise %.2f", name, *dictionary.feature_vectors.shape, spec.geometry_noise)
-    save_dictionary(name, dictionary)
+    save_dictionary(out, dictionary)
     return {}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
-from universality import io, layout
+from universality import io
 from universality.params.schema import Params
 from universality.sources.planted.files import WORLD_FILE
 from universality.sources.planted.world import firing_probabilities, sample_latents, shared_feature_directions
@@ -14,7 +15,7 @@ from universality.sources.planted.world import firing_probabilities, sample_late
 log = logging.getLogger(__name__)
 
 
-def build(name: str, params: Params) -> None:
+def build(name: str, params: Params, out: Path) -> None:
     world = params.token_sets[name]
     probabilities = firing_probabilities(world, world.seed)
     latents = sample_latents(world, probabilities, world.n_tokens, seed=world.seed)
@@ -29,4 +30,4 @@ def build(name: str, params: Params) -> None:
         "shared_directions": shared_feature_directions(world),
         "mask": mask,
     }
-    io.write_tensors(layout.tokens(name) / WORLD_FILE, tensors, metadata={"token_hash": token_hash, "token_set": name})
+    io.write_tensors(out / WORLD_FILE, tensors, metadata={"token_hash": token_hash, "token_set": name})

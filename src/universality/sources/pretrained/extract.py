@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from universality.activations.language_model import extract_language_model
 from universality.devices import resolve_device
 from universality.params.schema import Params
@@ -9,11 +11,11 @@ from universality.sources.pretrained.hub import load_hub_model, load_pretrained_
 from universality.sources.pretrained.names import read_model_name, read_sae_entries
 
 
-def build(name: str, params: Params) -> dict:
+def build(name: str, params: Params, out: Path) -> dict:
     """Activation caches of every layer of source `name` (needs the hub or its local cache)."""
     device = resolve_device(params.extract.device, "extract.device")
     (model_name, checkpoint), entries = read_model_name(params.sources[name].model), read_sae_entries(name)
     model = load_hub_model(model_name, device=device, checkpoint=checkpoint)
     saes = {layer: load_pretrained_sae(e["loader"], e["release"], e["sae_id"], device) for layer, e in entries.items()}
     descriptions = {"model": model_name if checkpoint is None else f"{model_name}@{checkpoint}", "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()}}
-    return extract_language_model(name, params, model, saes, device, descriptions)
+    return extract_language_model(name, params, model, saes, device, descriptions, out)

@@ -16,10 +16,12 @@ from sae_lens import SAE
 from sae_lens.loading.pretrained_sae_loaders import sparsify_disk_loader
 from transformer_lens import HookedTransformer
 
+from universality.errors import InputError
+
 T = TypeVar("T")
 
 
-class HubUnreachable(RuntimeError):
+class HubUnreachable(InputError):
     """A pretrained artifact is neither reachable on the hub nor cached locally."""
 
 

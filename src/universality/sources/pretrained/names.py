@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from universality import io, layout
 
 MODEL_FILE = "model.json"
 SAES_FILE = "saes.json"
 
 
-def write_model_name(model: str, model_name: str, checkpoint: int | None) -> None:
-    io.write_json(layout.model(model) / MODEL_FILE, {"model_name": model_name, "checkpoint": checkpoint})
+def write_model_name(directory: Path, model_name: str, checkpoint: int | None) -> None:
+    io.write_json(directory / MODEL_FILE, {"model_name": model_name, "checkpoint": checkpoint})
 
 
 def read_model_name(model: str) -> tuple[str, int | None]:
@@ -18,8 +20,8 @@ def read_model_name(model: str) -> tuple[str, int | None]:
     return record["model_name"], record["checkpoint"]
 
 
-def write_sae_entries(source: str, entries: dict[int, dict[str, str]]) -> None:
-    io.write_json(layout.saes(source) / SAES_FILE, {str(layer): entry for layer, entry in entries.items()})
+def write_sae_entries(directory: Path, entries: dict[int, dict[str, str]]) -> None:
+    io.write_json(directory / SAES_FILE, {str(layer): entry for layer, entry in entries.items()})
 
 
 def read_sae_entries(source: str) -> dict[int, dict[str, str]]:

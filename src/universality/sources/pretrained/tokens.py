@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from universality import layout
 from universality.params.schema import Params
 from universality.sources.pretrained.hub import hub_call, hub_documents
 from universality.sources.windows import pack_split, save_token_set, tokenize_documents
 
 
-def build(name: str, params: Params) -> None:
+def build(name: str, params: Params, out: Path) -> None:
     """The first `documents` documents are analysed; the `training_documents` after them, packed apart, train SAEs here."""
     from transformer_lens.loading_from_pretrained import get_official_model_name
     from transformers import AutoTokenizer
@@ -25,4 +26,4 @@ def build(name: str, params: Params) -> None:
     token_set = pack_split(ids[: spec.documents], ids[spec.documents :], spec.context_length, bos, pad)
     vocabulary = [tokenizer.decode([i]) for i in range(len(tokenizer))]
     metadata = {"token_set": name, "vocab_size": str(len(tokenizer)), "bos_id": str(bos), "pad_id": str(pad), "tokenizer": official}
-    save_token_set(layout.tokens(name), token_set, pd.DataFrame({"text": texts}), vocabulary, set(tokenizer.all_special_ids) | {bos, pad}, metadata)
+    save_token_set(out, token_set, pd.DataFrame({"text": texts}), vocabulary, set(tokenizer.all_special_ids) | {bos, pad}, metadata)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from universality import io, layout
 from universality.activations.language_model import extract_language_model
 from universality.devices import resolve_device
 from universality.params.schema import Params
-from universality.sources.sae_files import SAE_WEIGHTS_FILE, load_sae
 from universality.sources.language_models import load_language_model
+from universality.sources.sae_files import SAE_WEIGHTS_FILE, load_sae
 
 
-def build(name: str, params: Params) -> dict:
+def build(name: str, params: Params, out: Path) -> dict:
     """Activation caches of every layer of source `name`; returns the quality per layer."""
     device = resolve_device(params.extract.device, "extract.device")
     layers = params.layers(name)
@@ -20,4 +22,4 @@ def build(name: str, params: Params) -> dict:
         "model": weights,
         "saes": {layer: f"{layout.sae(name, layer)} sha256:" + io.sha256_file(layout.sae(name, layer) / SAE_WEIGHTS_FILE) for layer in layers},
     }
-    return extract_language_model(name, params, model, saes, device, descriptions)
+    return extract_language_model(name, params, model, saes, device, descriptions, out)

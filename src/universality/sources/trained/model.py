@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from transformer_lens import HookedTransformer
 
@@ -14,7 +15,7 @@ from universality.sources.windows import load_token_set, token_metadata
 log = logging.getLogger(__name__)
 
 
-def build(name: str, params: Params) -> dict:
+def build(name: str, params: Params, out: Path) -> dict:
     """Train model `name` (or keep its seeded initialisation); return its held-out loss and parameter count."""
     spec = params.models[name]
     tokens = layout.tokens(spec.tokens)
@@ -28,5 +29,5 @@ def build(name: str, params: Params) -> dict:
         model = train_toy_model(config, token_set.training_windows(), spec.training)
     loss = language_model_loss(model, token_set.analysis_windows()[0], int(meta["pad_id"]))
     log.info("%s: held-out loss %.3f nats per token", name, loss)
-    save_toy_model(model, layout.model(name))
+    save_toy_model(model, out)
     return {"loss": loss, "parameters": sum(p.numel() for p in model.parameters())}

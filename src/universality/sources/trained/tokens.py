@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
-from universality import io, layout
+from universality import io
 from universality.params.schema import Params
 from universality.sources.trained.bpe import BOS, PAD, train_bpe
 from universality.sources.trained.wordnet import read_wordnet
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def build(name: str, params: Params) -> None:
+def build(name: str, params: Params, out: Path) -> None:
     spec = params.token_sets[name]
     documents = read_wordnet(spec.wordnet_dir)
     documents = documents.iloc[np.random.default_rng(spec.seed).permutation(len(documents))].reset_index(drop=True)
@@ -29,6 +30,5 @@ def build(name: str, params: Params) -> None:
     token_set = TokenSet(windows, owners, split_windows(len(windows), spec.analysis_windows, spec.seed))
     vocabulary = [tokenizer.decode([i], skip_special_tokens=False) for i in range(tokenizer.get_vocab_size())]
     metadata = {"token_set": name, "vocab_size": str(tokenizer.get_vocab_size()), "bos_id": str(bos), "pad_id": str(pad)}
-    directory = layout.tokens(name)
-    save_token_set(directory, token_set, documents, vocabulary, {bos, pad}, metadata)
-    io.write_text(directory / TOKENIZER_FILE, tokenizer.to_str(pretty=True))
+    save_token_set(out, token_set, documents, vocabulary, {bos, pad}, metadata)
+    io.write_text(out / TOKENIZER_FILE, tokenizer.to_str(pretty=True))

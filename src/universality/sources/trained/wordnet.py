@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from universality.errors import InputError
+
 DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
 # The lexicographer file numbers of WordNet 3.0 (lexnames(5WN)); a synset line stores the number.
@@ -27,7 +29,7 @@ LEXNAMES = (
 )  # fmt: skip
 
 
-class CorpusError(RuntimeError):
+class CorpusError(InputError):
     """The WordNet database is missing or malformed; the message says how to install it."""
 
 
