@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from universality import io, layout
 from universality.artifacts import provenance
 from universality.errors import InputError
-from universality.params.schema import Collapse, Filters, HeldOut, NonConcept, Nulls, Params, Similarity
+from universality.params import Params, parse_params
 from universality.report import calibration, claims, collapse, figures, numbers, sensitivity, subspaces, tables
 from universality.similarity.nulls import family_q_values
 
@@ -34,20 +35,20 @@ def params_used(params: Params) -> Params:
 
     The scored comparisons the manuscript quotes must agree on them (one family of p-values); the
     setup numbers (token set, models, SAEs) come from the pair stage's setup record."""
-    paper, scored = params.paper, [layout.scored(name, MAIN) for name in {params.paper.main, params.paper.shuffled, params.paper.planted_related, params.paper.planted_unrelated}]
-    main = layout.scored(paper.main, MAIN)
+    paper = params.paper
+    scored = sorted({layout.scored(name, MAIN) for name in (paper.main, paper.shuffled, paper.planted_related, paper.planted_unrelated)})
     for key in ("nulls", "similarity", "subsets.one_to_one"):
-        values = {str(path): provenance.recorded_params(path, key) for path in sorted(scored)}
+        values = {str(path): provenance.recorded_params(path, key) for path in scored}
         if len({io.dumps_json(v) for v in values.values()}) > 1:
             raise InputError(f"the scores the manuscript quotes were computed with different {key}: {values}; "
                              "rerun them with one params.yaml (`dvc repro`)")  # fmt: skip
-    schema = {"nulls": Nulls, "similarity": Similarity}
-    used = {field: cls(**provenance.recorded_params(main, field)) for field, cls in schema.items()}
-    subsets = dataclasses.replace(params.subsets, one_to_one=provenance.recorded_params(main, "subsets.one_to_one"))
-    filters = provenance.recorded_params(layout.pair(paper.main), "filters")
-    filters = Filters(filters["min_correlation"], NonConcept(**filters["non_concept"]), HeldOut(**filters["held_out"]))
-    collapse_settings = Collapse(**provenance.recorded_params(layout.collapse(paper.main), "collapse"))
-    return dataclasses.replace(params, subsets=subsets, filters=filters, collapse=collapse_settings, **used)
+    data = json.loads(io.dumps_json(dataclasses.asdict(params)))  # plain JSON types, as params.yaml reads
+    main = layout.scored(paper.main, MAIN)
+    data["nulls"], data["similarity"] = (provenance.recorded_params(main, key) for key in ("nulls", "similarity"))
+    data["subsets"]["one_to_one"] = provenance.recorded_params(main, "subsets.one_to_one")
+    data["filters"] = provenance.recorded_params(layout.pair(paper.main), "filters")
+    data["collapse"] = provenance.recorded_params(layout.collapse(paper.main), "collapse")
+    return parse_params(data)
 
 
 def load_results(params: Params) -> dict[str, Any]:
