@@ -38,8 +38,13 @@ verify:
 
 # Two workers: one builds the tiny end-to-end project while the other runs the unit tests; then
 # both test copies of it (the reviewer's round trip, one xdist group, on one of them).
-test: setup
+test: setup $(VENV)/.ray-installed
 	python -m pytest -n 2 --dist loadgroup
+
+# The optional `ray` executor (docs/scaling.md): the tests run every stage that fans out on it too.
+$(VENV)/.ray-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[ray]' -c requirements-lock.txt
+	touch $@
 
 # The public remote gets its address when the paper is published; until then say so, not a DNS error.
 PUBLIC_REMOTE_SET = @dvc remote list | awk '$$1 == "public" && $$2 ~ /\.invalid/ {exit 1}' || { \

@@ -192,13 +192,21 @@ def main() -> None:
     write_table(rows, rates, args)
 
 
-def grid_projection(rows: dict) -> list[str]:
-    """CPU hours of the Pythia grid: seconds per subset fitted linearly in n over the measured n above rsa_paper's limit."""
-    sizes = [n for n in rows if n > 1000]
+def layer_pair_seconds(seconds_by_n: dict[int, float]) -> tuple[float, float, float] | None:
+    """(intercept, slope, seconds of the nominal layer pair): seconds per subset fitted linearly in n above rsa_paper's limit."""
+    sizes = [n for n in seconds_by_n if n > 1000]
     if len(sizes) < 2:
+        return None
+    slope, intercept = np.polyfit(sizes, [seconds_by_n[n] for n in sizes], 1)
+    return intercept, slope, sum(intercept + slope * n for n in NOMINAL_SUBSETS.values())
+
+
+def grid_projection(rows: dict) -> list[str]:
+    """CPU hours of the Pythia grid, from `layer_pair_seconds` of the rows measured."""
+    fitted = layer_pair_seconds({n: row["this"]["seconds"] for n, row in rows.items()})
+    if fitted is None:
         return ["Grid projection: needs two measured sizes above 1,000 pairs."]
-    slope, intercept = np.polyfit(sizes, [rows[n]["this"]["seconds"] for n in sizes], 1)
-    per_layer_pair = sum(intercept + slope * n for n in NOMINAL_SUBSETS.values())
+    intercept, slope, per_layer_pair = fitted
     subsets = ", ".join(f"{name} {n:,}" for name, n in NOMINAL_SUBSETS.items())
     return [
         f"Pythia grid projection ({GRID_LAYER_PAIRS} layer pairs; per layer pair the subsets {subsets} pairs, an assumed "

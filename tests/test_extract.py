@@ -1,6 +1,7 @@
 """Extraction on a tiny TransformerLens model: hook check, chunked resume after kill -9."""
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -118,11 +119,22 @@ def test_hook_check_stops_when_the_fvu_exceeds_the_bound(tiny):
     run_check(tiny, saes, max_fvu=1.01 * fvu)
 
 
+def extract(tiny, windows, chunk_windows: int, fingerprint: dict, scratch: Path):
+    """`extract_model` of the tiny model and its SAEs, loaded where a unit asks for them from those in memory."""
+    model, _, mask, saes = tiny
+    load = functools.partial(in_memory, model, saes)
+    return extract_model(model, saes, load, "blocks.{layer}.hook_resid_post", windows, mask, batch_windows=8, chunk_windows=chunk_windows,
+                         scratch=scratch, fingerprint=fingerprint, device="cpu", desc="test")[0]  # fmt: skip
+
+
+def in_memory(model, saes, device: str) -> tuple:
+    return model, saes, {}
+
+
 def test_chunked_extraction_equals_one_pass_and_drops_masked_positions(tiny, tmp_path):
-    model, windows, mask, saes = tiny
-    kwargs = dict(batch_windows=8, device="cpu", desc="test", fingerprint={"run": 1})
-    whole = extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, chunk_windows=64, scratch=tmp_path / "a", **kwargs)
-    chunked = extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, chunk_windows=5, scratch=tmp_path / "b", **kwargs)
+    _, windows, mask, saes = tiny
+    whole = extract(tiny, windows, 64, {"run": 1}, tmp_path / "a")
+    chunked = extract(tiny, windows, 5, {"run": 1}, tmp_path / "b")
     for layer in saes:
         codes, quality = chunked[layer]
         assert codes.shape == (mask.sum(), 2 * RANK)
@@ -132,13 +144,11 @@ def test_chunked_extraction_equals_one_pass_and_drops_masked_positions(tiny, tmp
 
 
 def test_scratch_from_other_inputs_is_discarded(tiny, tmp_path):
-    model, windows, mask, saes = tiny
-    kwargs = dict(batch_windows=8, chunk_windows=16, device="cpu", desc="test", scratch=tmp_path)
-    extract_model(model, saes, "blocks.{layer}.hook_resid_post", windows, mask, fingerprint={"token_hash": "x"}, **kwargs)
+    _, windows, _, _ = tiny
+    extract(tiny, windows, 16, {"token_hash": "x"}, tmp_path)
     other_windows, _ = windows_and_mask(64, seed=1)
-    rerun = extract_model(model, saes, "blocks.{layer}.hook_resid_post", other_windows, mask, fingerprint={"token_hash": "y"}, **kwargs)
-    fresh = extract_model(model, saes, "blocks.{layer}.hook_resid_post", other_windows, mask, fingerprint={"token_hash": "y"},
-                          **(kwargs | {"scratch": tmp_path / "fresh"}))  # fmt: skip
+    rerun = extract(tiny, other_windows, 16, {"token_hash": "y"}, tmp_path)
+    fresh = extract(tiny, other_windows, 16, {"token_hash": "y"}, tmp_path / "fresh")
     np.testing.assert_array_equal(rerun[0][0].toarray(), fresh[0][0].toarray())
 
 

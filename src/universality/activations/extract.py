@@ -5,17 +5,20 @@ sources). `extract_model` is the GPU stage of language models: it runs the token
 through the model once per batch, reads every configured hook, encodes each layer's
 activations with that layer's SAE and keeps only masked positions.
 
-Long runs are checkpointed: every `chunk_windows` windows become one safetensors file in a
-scratch directory, written atomically and stamped with a fingerprint of the inputs. A rerun
-after a crash (even `kill -9`) skips the chunks already written and never mistakes a partial
-result for a complete one: the final caches are assembled only when every chunk exists.
+Every `chunk_windows` windows are one unit (`extract_chunk`, run by `executors`, one GPU each
+on a Ray cluster with GPUs) and become one safetensors file in a scratch directory, written
+atomically and stamped with a fingerprint of the inputs. A rerun after a crash (even
+`kill -9`) skips the chunks already written and never mistakes a partial result for a
+complete one: the final caches are assembled only when every chunk exists.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +29,8 @@ from tqdm.auto import tqdm
 from universality import io
 from universality.activations.hooks import hook_activations
 from universality.activations.quality import QualityAccumulator
+from universality.devices import resolve_device
+from universality.executors import Unit, run_units
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +64,22 @@ def _prepare_scratch(scratch: Path, fingerprint: dict) -> None:
     io.write_json(stamp, fingerprint)
 
 
-@torch.no_grad()
+Loader = Callable[[str], tuple[Any, dict[int, SAE], dict]]  # device -> (model, SAEs by layer, their descriptions)
+_LOADED: dict[tuple[str, str], tuple[Any, dict[int, SAE]]] = {}  # this process's model and SAEs, by fingerprint and device
+
+
+def _model_and_saes(load: Loader, identity: str, device: str) -> tuple[Any, dict[int, SAE]]:
+    """The model and SAEs of fingerprint `identity` on `device`, loaded once per process (a worker runs many chunks)."""
+    if (identity, device) not in _LOADED:
+        _LOADED.clear()
+        _LOADED[identity, device] = load(device)[:2]
+    return _LOADED[identity, device]
+
+
 def extract_model(
     model,
     saes: dict[int, SAE],
+    load: Loader,
     hook_template: str,
     windows: np.ndarray,
     mask: np.ndarray,
@@ -73,49 +90,62 @@ def extract_model(
     fingerprint: dict,
     device: str,
     desc: str,
-) -> dict[int, tuple[sp.csr_matrix, dict[str, float]]]:
+) -> tuple[dict[int, tuple[sp.csr_matrix, dict[str, float]]], list[str]]:
     """Sparse codes of every SAE over the masked positions of `windows`, chunked and resumable.
 
-    Returns {layer: (codes as CSR over the masked tokens in window order, quality metrics)}.
+    Every chunk not yet in `scratch` is one unit (`executors`): it runs on the device that
+    `device` (a params.yaml setting: auto, cpu, cuda) resolves to where it runs, loading the
+    model and SAEs with `load` unless its process already holds them (`model` and `saes` are this
+    process's). Returns {layer: (codes as CSR over the masked tokens in window order, quality
+    metrics)} and the devices the chunks of this run used.
     """
     _prepare_scratch(scratch, fingerprint)
+    identity = io.dumps_json(fingerprint)
+    _LOADED.clear()
+    _LOADED[identity, resolve_device(device, "extract.device")] = model, saes
+    starts = range(0, len(windows), chunk_windows)
+    missing = [index for index in range(len(starts)) if not _chunk_path(scratch, index).exists()]
+    if len(missing) < len(starts):
+        log.info("%s: resuming, %d of %d chunks already written", desc, len(starts) - len(missing), len(starts))
+    units = []
+    for index in missing:
+        rows = slice(starts[index], starts[index] + chunk_windows)
+        chunk = (hook_template, windows[rows], mask[rows], batch_windows, _chunk_path(scratch, index))
+        units.append(Unit((index,), extract_chunk, (load, identity, device, *chunk), gpus=1, label=f"chunk {index}"))
+    devices = sorted(set(run_units(units, desc).values()))
+    return _assemble(scratch, sorted(saes), len(starts), {layer: sae.cfg.d_sae for layer, sae in saes.items()}), devices
+
+
+@torch.no_grad()
+def extract_chunk(load: Loader, identity: str, device: str, hook_template: str, windows: np.ndarray, mask: np.ndarray,
+                  batch_windows: int, path: Path) -> str:  # fmt: skip
+    """One unit: the codes and quality of every layer over one chunk of windows, written atomically to `path`; returns the device used."""
+    device = resolve_device(device, "extract.device")
+    model, saes = _model_and_saes(load, identity, device)
     layers = sorted(saes)
     hook_names = [hook_template.format(layer=layer) for layer in layers]
-    starts = range(0, len(windows), chunk_windows)
-    done = sum(_chunk_path(scratch, i).exists() for i in range(len(starts)))
-    if done:
-        log.info("%s: resuming, %d of %d chunks already written", desc, done, len(starts))
-    progress = tqdm(total=int(mask.sum()), desc=desc, unit="tok", unit_scale=True)
-    for index, chunk_start in enumerate(starts):
-        chunk_end = min(chunk_start + chunk_windows, len(windows))
-        if _chunk_path(scratch, index).exists():
-            progress.update(int(mask[chunk_start:chunk_end].sum()))
-            continue
-        blocks = {layer: [] for layer in layers}
-        quality = {layer: QualityAccumulator() for layer in layers}
-        for start in range(chunk_start, chunk_end, batch_windows):
-            stop = min(start + batch_windows, chunk_end)
-            tokens = torch.from_numpy(windows[start:stop].astype(np.int64)).to(device)
-            keep = torch.from_numpy(mask[start:stop]).to(device)
-            activations = hook_activations(model, tokens, hook_names)
-            for layer, name in zip(layers, hook_names):
-                sae = saes[layer]
-                x = activations[name][keep].to(sae.dtype)
-                codes = sae.encode(x)
-                quality[layer].add(x, sae.decode(codes), codes)
-                blocks[layer].append(sp.csr_matrix(codes.float().cpu().numpy()))
-            progress.update(int(keep.sum()))
-        tensors = {}
-        for layer in layers:
-            codes = sp.vstack(blocks[layer], format="csr") if blocks[layer] else sp.csr_matrix((0, saes[layer].cfg.d_sae))
-            tensors |= {
-                f"L{layer}.indptr": codes.indptr.astype(np.int64),
-                f"L{layer}.indices": codes.indices.astype(np.int32),
-                f"L{layer}.values": codes.data.astype(np.float32),
-            } | quality[layer].to_tensors(f"L{layer}")
-        io.write_tensors(_chunk_path(scratch, index), tensors)
-    progress.close()
-    return _assemble(scratch, layers, len(starts), {layer: saes[layer].cfg.d_sae for layer in layers})
+    blocks = {layer: [] for layer in layers}
+    quality = {layer: QualityAccumulator() for layer in layers}
+    for start in range(0, len(windows), batch_windows):
+        tokens = torch.from_numpy(windows[start : start + batch_windows].astype(np.int64)).to(device)
+        keep = torch.from_numpy(mask[start : start + batch_windows]).to(device)
+        activations = hook_activations(model, tokens, hook_names)
+        for layer, name in zip(layers, hook_names):
+            sae = saes[layer]
+            x = activations[name][keep].to(sae.dtype)
+            codes = sae.encode(x)
+            quality[layer].add(x, sae.decode(codes), codes)
+            blocks[layer].append(sp.csr_matrix(codes.float().cpu().numpy()))
+    tensors = {}
+    for layer in layers:
+        codes = sp.vstack(blocks[layer], format="csr") if blocks[layer] else sp.csr_matrix((0, saes[layer].cfg.d_sae))
+        tensors |= {
+            f"L{layer}.indptr": codes.indptr.astype(np.int64),
+            f"L{layer}.indices": codes.indices.astype(np.int32),
+            f"L{layer}.values": codes.data.astype(np.float32),
+        } | quality[layer].to_tensors(f"L{layer}")
+    io.write_tensors(path, tensors)
+    return device
 
 
 def _assemble(scratch: Path, layers: list[int], n_chunks: int, widths: dict[int, int]) -> dict[int, tuple[sp.csr_matrix, dict[str, float]]]:

@@ -12,24 +12,25 @@ import logging
 import time
 from pathlib import Path
 
-from sae_lens import SAE
-
 from universality import layout
 from universality.activations.cache import ActivationCache, cache_meta, save_cache
-from universality.activations.extract import clear_scratch, extract_model
+from universality.activations.extract import Loader, clear_scratch, extract_model
 from universality.activations.hooks import check_hooks, check_saes
 from universality.artifacts import provenance
+from universality.devices import resolve_device
 from universality.params.schema import Params
 from universality.sources.windows import load_token_set
 
 log = logging.getLogger(__name__)
 
 
-def extract_language_model(source: str, params: Params, model, saes: dict[int, SAE], device: str, descriptions: dict, out: Path) -> dict:
-    """Caches of every layer of `source` into folder `out`; `descriptions` names the model and each layer's SAE.
+def extract_language_model(source: str, params: Params, load: Loader, out: Path) -> dict:
+    """Caches of every layer of `source` into folder `out`; `load(device)` gives the model, its SAEs and their descriptions.
 
     Returns the quality of each layer (FVU, L0, dead fraction, hook check), keyed `L<layer>`.
     """
+    device = resolve_device(params.extract.device, "extract.device")
+    model, saes, descriptions = load(device)
     check_saes(model, saes, {layer: descriptions["saes"][layer] for layer in saes}, source)
     token_set = load_token_set(layout.tokens(params.sources[source].tokens))
     windows, mask = token_set.analysis_windows()
@@ -49,11 +50,13 @@ def extract_language_model(source: str, params: Params, model, saes: dict[int, S
     }
     scratch = layout.extract_scratch(source)
     started = time.perf_counter()
-    results = extract_model(
-        model, saes, settings.hook, windows, mask,
+    results, used = extract_model(
+        model, saes, load, settings.hook, windows, mask,
         batch_windows=settings.batch_windows, chunk_windows=settings.chunk_windows,
-        scratch=scratch, fingerprint=fingerprint, device=device, desc=f"extract {source}",
+        scratch=scratch, fingerprint=fingerprint, device=settings.device, desc=f"extract {source}",
     )  # fmt: skip
+    if used and used != [device]:  # units on a Ray cluster's GPUs
+        device = ", ".join(used)
     seconds = time.perf_counter() - started
     quality = {}
     for layer, (codes, metrics) in results.items():

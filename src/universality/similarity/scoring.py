@@ -18,13 +18,14 @@ import pandas as pd
 
 from universality import io, layout
 from universality.activations.cache import load_layer_pair
+from universality.executors import Unit, run_units
 from universality.pairing.ground_truth import planted_recovery
 from universality.pairing.subsets import Subset, collapse_stats
 from universality.params.schema import Params
 from universality.similarity.engine import Engine, engine_for
+from universality.similarity.metrics import METRICS
 from universality.similarity.nulls import NullSettings, compare, null_settings
 from universality.similarity.size_matched import FeaturePools
-from universality.similarity.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -32,53 +33,68 @@ SubsetBuilder = Callable[[pd.DataFrame, pd.DataFrame], list[Subset]]
 
 
 def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder, scored: dict | None = None) -> tuple[list[dict], pd.DataFrame]:
-    """Result records and null scores of every subset of every layer pair of `comparison`.
+    """Result records and null scores of every subset of every layer pair of `comparison`, one unit per layer pair.
 
     A subset is scored once: one with the same pairs as a subset in `scored` (another stage's, see
     `scored_in`) or listed earlier takes that subset's scores, which its seed would reproduce.
     """
+    scored, gpus = scored or {}, int(params.nulls.device != "cpu")  # the nulls' batched matmuls are a GPU's where there is one
+    units = [
+        Unit((layer_a, layer_b), score_layer_pair, (params, comparison, layer_a, layer_b, build_subsets,
+             {digest: scores for (la, lb, digest), scores in scored.items() if (la, lb) == (layer_a, layer_b)}), gpus, f"L{layer_a}-L{layer_b}")
+        for layer_a, layer_b in params.layer_pairs(comparison)
+    ]  # fmt: skip
     records, nulls = [], []
-    scored = dict(scored or {})  # (layer_a, layer_b, pairs digest) -> (scores, null scores)
+    for layer_records, layer_nulls in run_units(units, f"score {comparison}").values():
+        records += layer_records
+        nulls += layer_nulls
+    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
+    return records, pd.concat(nulls, ignore_index=True) if nulls else empty
+
+
+def score_layer_pair(params: Params, comparison: str, layer_a: int, layer_b: int, build_subsets: SubsetBuilder,
+                     scored: dict[str, tuple[dict, dict | None]]) -> tuple[list[dict], list[pd.DataFrame]]:  # fmt: skip
+    """One unit: the records and null-score tables of every subset of one layer pair; `scored` holds its subsets already scored, by digest."""
+    scored = dict(scored)
     pair_dir = layout.pair(comparison)
     summary = io.read_json(pair_dir / "summary.json")
     engine, settings = engine_for(params), null_settings(params.nulls)
-    for layer_a, layer_b in params.layer_pairs(comparison):
-        cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
-        key = layout.layer_pair_key(layer_a, layer_b)
-        pairs = io.read_parquet(pair_dir / f"pairs_{key}.parquet")
-        edges = io.read_parquet(pair_dir / f"edges_{key}.parquet")
-        reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
-        kept = pairs[pairs["kept"]]
-        pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
-        for subset in build_subsets(kept, edges[edges["kept"]]):
-            partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
-            digest = pairs_digest(subset.pairs)
-            if (layer_a, layer_b, digest) not in scored:
-                log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(subset.pairs))
-                scores = score_pairs(subset.pairs, cache_a.W_dec, cache_b.W_dec, pools, engine, settings, [params.nulls.seed, layer_a, layer_b])
-                scored[layer_a, layer_b, digest] = scores, scores.pop("null_scores", None)
-            else:
-                log.info("%s, layer pair L%d-L%d: the same pairs as a subset already scored", subset.name, layer_a, layer_b)
-            scores, null_scores = copy.deepcopy(scored[layer_a, layer_b, digest][0]), scored[layer_a, layer_b, digest][1]
-            record = {
-                "layer_a": layer_a,
-                "layer_b": layer_b,
-                "subset": subset.name,
-                "label": subset.label,
-                "kind": subset.kind,
-                "pairs_before_filter": len(pairs),
-                "removed_by_filters": len(pairs) - len(kept),
-                "distinct_a": int(subset.pairs["a_partner"].nunique()),
-                "pairs_digest": digest,
-                "collapse": collapse_stats(subset.pairs, summary[key]["live_a"], summary[key]["live_b"]),
-            } | scores
-            if cache_a.world_ids is not None and cache_b.world_ids is not None:
-                record["planted"] = planted_recovery(cache_a.world_ids[partners], cache_b.world_ids[b_features])
-            records.append(record)
-            for null, by_metric in (null_scores or {}).items():
-                nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
-    empty = pd.DataFrame({"layer_a": [], "layer_b": [], "subset": [], "null": []} | {metric: [] for metric in METRICS})
-    return records, pd.concat(nulls, ignore_index=True) if nulls else empty
+    cache_a, cache_b = load_layer_pair(params.comparisons[comparison], layer_a, layer_b)
+    key = layout.layer_pair_key(layer_a, layer_b)
+    pairs = io.read_parquet(pair_dir / f"pairs_{key}.parquet")
+    edges = io.read_parquet(pair_dir / f"edges_{key}.parquet")
+    reverse = io.read_parquet(pair_dir / f"reverse_{key}.parquet")
+    kept = pairs[pairs["kept"]]
+    pools = feature_pools(cache_a.W_dec, cache_b.W_dec, pairs, reverse)
+    records, nulls = [], []
+    for subset in build_subsets(kept, edges[edges["kept"]]):
+        partners, b_features = subset.pairs["a_partner"].to_numpy(), subset.pairs["b_feature"].to_numpy()
+        digest = pairs_digest(subset.pairs)
+        if digest not in scored:
+            log.info("scoring %s, layer pair L%d-L%d: %d pairs", subset.name, layer_a, layer_b, len(subset.pairs))
+            scores = score_pairs(subset.pairs, cache_a.W_dec, cache_b.W_dec, pools, engine, settings, [params.nulls.seed, layer_a, layer_b])
+            scored[digest] = scores, scores.pop("null_scores", None)
+        else:
+            log.info("%s, layer pair L%d-L%d: the same pairs as a subset already scored", subset.name, layer_a, layer_b)
+        scores, null_scores = copy.deepcopy(scored[digest][0]), scored[digest][1]
+        record = {
+            "layer_a": layer_a,
+            "layer_b": layer_b,
+            "subset": subset.name,
+            "label": subset.label,
+            "kind": subset.kind,
+            "pairs_before_filter": len(pairs),
+            "removed_by_filters": len(pairs) - len(kept),
+            "distinct_a": int(subset.pairs["a_partner"].nunique()),
+            "pairs_digest": digest,
+            "collapse": collapse_stats(subset.pairs, summary[key]["live_a"], summary[key]["live_b"]),
+        } | scores
+        if cache_a.world_ids is not None and cache_b.world_ids is not None:
+            record["planted"] = planted_recovery(cache_a.world_ids[partners], cache_b.world_ids[b_features])
+        records.append(record)
+        for null, by_metric in (null_scores or {}).items():
+            nulls.append(pd.DataFrame({"layer_a": layer_a, "layer_b": layer_b, "subset": subset.name, "null": null} | by_metric))
+    return records, nulls
 
 
 _RECORD_FIELDS = ("layer_a", "layer_b", "subset", "label", "kind", "pairs_before_filter", "removed_by_filters", "distinct_a", "pairs_digest", "collapse", "planted")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
 from universality import io, layout
@@ -20,6 +19,7 @@ from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
 from universality.collapse.matched import entry_scores
 from universality.collapse.verdict import EXPLANATIONS, VERDICT_METRICS, layer_pair_trends, verdict
+from universality.executors import Unit, generator, run_units
 from universality.pairing.subsets import hubs, range_buckets
 from universality.params.schema import Params
 from universality.similarity.engine import engine_for
@@ -48,30 +48,35 @@ def run(params: Params, name: str) -> None:
         log.info("%s: no collapse analysis (comparisons.%s.buckets is false)", name, name)
         _write(name, {"layer_pairs": [], "verdict": {}}, {metric: [] for metric in VERDICT_METRICS}, {})
         return
-    settings, engine = params.collapse, engine_for(params)
-    summary = io.read_json(layout.pair(name) / "summary.json")
+    units = [Unit((layer_a, layer_b), collapse_layer_pair, (params, name, layer_a, layer_b), int(params.nulls.device != "cpu"), f"L{layer_a}-L{layer_b}")
+             for layer_a, layer_b in params.layer_pairs(name)]  # fmt: skip
     layer_pairs, curves = [], {metric: [] for metric in VERDICT_METRICS}
-    for layer_a, layer_b in params.layer_pairs(name):
-        key = layout.layer_pair_key(layer_a, layer_b)
-        log.info("collapse analysis of %s, layer pair %s", name, key)
-        cache_a, cache_b = load_layer_pair(params.comparisons[name], layer_a, layer_b)
-        pairs = io.read_parquet(layout.pair(name) / f"pairs_{key}.parquet")
-        reverse = io.read_parquet(layout.pair(name) / f"reverse_{key}.parquet")
-        buckets = range_buckets(pairs[pairs["kept"]], params.subsets.ranges)
-        rng = np.random.default_rng([settings.seed, layer_a, layer_b])
-        live = (summary[key]["live_a"], summary[key]["live_b"])
-        analysed = bucket_analysis(engine, cache_a.W_dec, cache_b.W_dec, buckets, live, settings, rng)
-        hub_ids = hubs(pairs, params.hubs.count)["a_feature"].tolist()
-        anatomy = hub_anatomies(pairs, reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
-        trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in VERDICT_METRICS}
-        layer_pairs.append({"layer_a": layer_a, "layer_b": layer_b} | analysed | {"hubs": anatomy, "trends": trends})
+    for (layer_a, layer_b), record in run_units(units, f"collapse {name}").items():
+        layer_pairs.append(record)
         for metric in VERDICT_METRICS:
-            curves[metric] += _curve_rows(key, analysed["buckets"], metric)
+            curves[metric] += _curve_rows(layout.layer_pair_key(layer_a, layer_b), record["buckets"], metric)
     signatures = [hub["signature"] for record in layer_pairs for hub in record["hubs"]]
     verdicts = {metric: verdict([record["trends"][metric] for record in layer_pairs], signatures) for metric in VERDICT_METRICS}
     metrics = {metric: {explanation: v[explanation]["verdict"] for explanation in EXPLANATIONS} | {"raw_rising": v["premise"]["rising"]}
                for metric, v in verdicts.items()}  # fmt: skip
     _write(name, {"layer_pairs": layer_pairs, "verdict": verdicts}, curves, metrics)
+
+
+def collapse_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -> dict:
+    """One unit: the collapse analysis of one layer pair (buckets, hubs' anatomy, trends), with its own generator."""
+    settings, key = params.collapse, layout.layer_pair_key(layer_a, layer_b)
+    log.info("collapse analysis of %s, layer pair %s", name, key)
+    summary = io.read_json(layout.pair(name) / "summary.json")
+    cache_a, cache_b = load_layer_pair(params.comparisons[name], layer_a, layer_b)
+    pairs = io.read_parquet(layout.pair(name) / f"pairs_{key}.parquet")
+    reverse = io.read_parquet(layout.pair(name) / f"reverse_{key}.parquet")
+    buckets = range_buckets(pairs[pairs["kept"]], params.subsets.ranges)
+    live = (summary[key]["live_a"], summary[key]["live_b"])
+    analysed = bucket_analysis(engine_for(params), cache_a.W_dec, cache_b.W_dec, buckets, live, settings, generator(settings.seed, (layer_a, layer_b)))
+    hub_ids = hubs(pairs, params.hubs.count)["a_feature"].tolist()
+    anatomy = hub_anatomies(pairs, reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
+    trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in VERDICT_METRICS}
+    return {"layer_a": layer_a, "layer_b": layer_b} | analysed | {"hubs": anatomy, "trends": trends}
 
 
 def _write(name: str, results: dict, curves: dict[str, list[dict]], metrics: dict) -> None:

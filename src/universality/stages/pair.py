@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from pathlib import Path
 
 import numpy as np
 
 from universality import io, layout
 from universality.activations.cache import ActivationCache, load_layer_pair
 from universality.artifacts import provenance
-from universality.pairing.layer_pair import pair_layers
+from universality.executors import Unit, run_units
+from universality.pairing.layer_pair import LayerPairTables, pair_layers
 from universality.pairing.shuffled import shuffled_rows
 from universality.params.schema import Params
 from universality.sources.windows import TokenText, load_token_text
@@ -50,17 +53,13 @@ def _shuffle_windows(seed: int, cache_a: ActivationCache, cache_b: ActivationCac
 
 def run(params: Params, name: str) -> None:
     """Max-correlation pairing of every layer pair of comparison NAME, then its filters, 1-1 rules and hubs."""
-    comparison = params.comparisons[name]
-    text = load_token_text(layout.tokens(comparison.tokens))
+    gpus = int(params.pairing.method == "dense")  # the dense method's matmuls are the GPU's
+    units = [Unit((layer_a, layer_b), pair_layer_pair, (params, name, layer_a, layer_b), gpus, f"L{layer_a}-L{layer_b}")
+             for layer_a, layer_b in params.layer_pairs(name)]  # fmt: skip
+    results = run_units(units, f"pair {name}")
     summary, hub_tables = {}, {}
     with provenance.output_set(layout.pair(name)) as directory:
-        for layer_a, layer_b in params.layer_pairs(name):
-            cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
-            log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
-            texts, shuffle = (text, text), {}
-            if comparison.shuffle_seed is not None:
-                cache_a, cache_b, texts, shuffle = _shuffle_windows(comparison.shuffle_seed, cache_a, cache_b, text)
-            tables = pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs)
+        for (layer_a, layer_b), (tables, shuffle) in results.items():
             key = layout.layer_pair_key(layer_a, layer_b)
             io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)
             io.write_parquet(directory / f"reverse_{key}.parquet", tables.reverse)
@@ -71,6 +70,29 @@ def run(params: Params, name: str) -> None:
         io.write_json(directory / "hubs.json", hub_tables)
         io.write_json(directory / "setup.json", _setup(params, name))
     io.write_json(layout.stage_metrics(name, "pair"), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
+
+
+def _token_text(folder: Path) -> TokenText | None:
+    """The token set's text, read once per process while the folder stays the same one (a rebuilt set is a new folder)."""
+    status = folder.stat()
+    return _read_token_text(str(folder), status.st_ino, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_token_text(folder: str, _inode: int, _modified: int) -> TokenText | None:
+    return load_token_text(Path(folder))
+
+
+def pair_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -> tuple[LayerPairTables, dict]:
+    """One unit: the pairing tables of one layer pair of comparison NAME, and its window shuffle if any."""
+    comparison = params.comparisons[name]
+    text = _token_text(layout.tokens(comparison.tokens))
+    cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
+    log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
+    texts, shuffle = (text, text), {}
+    if comparison.shuffle_seed is not None:
+        cache_a, cache_b, texts, shuffle = _shuffle_windows(comparison.shuffle_seed, cache_a, cache_b, text)
+    return pair_layers(cache_a, cache_b, texts, params.pairing, params.filters, params.hubs), shuffle
 
 
 def _headline(summary: dict, rule: str) -> dict:
