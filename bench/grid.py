@@ -12,12 +12,13 @@ paper`, or `dvc pull`) and writes nothing there. Each executor runs in a process
 - the floor: the measured units on `--workers` workers without any overhead (longest first).
 
 The Pythia grid (72 layer pairs, `bench/scoring.py`'s nominal layer pair and its fitted
-seconds from `bench/results/scoring.json`) is projected on N workers of this machine's speed
-with the efficiency measured here: its wall time is the longest worker's share of 72
-layer-pair units, divided by that efficiency.
+seconds from `bench/results/scoring.json`) is projected on N workers of that speed: the
+longest worker's share of 72 layer-pair units, divided by the share of the floor Ray reached
+here.
 
     python bench/grid.py                 # writes bench/results/grid.md
     python bench/grid.py --repeats 1 --workers 2
+    python bench/grid.py --report        # the table again from bench/results/grid.json
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "grid.md"
+CASES = RESULTS.with_suffix(".json")  # every run measured, so that `--report` rewrites the table without measuring
 COMPARISON = "main"
 PYTHIA_WORKERS = (1, 2, 8, 24, 72, 144)
 
@@ -113,9 +115,9 @@ def pythia_layer_pair_seconds() -> float:
 
 def report(serial: list[dict], ray: list[dict], workers: int, conditions: str) -> list[str]:
     serial_s, ray_s = statistics.median(c["seconds"] for c in serial), statistics.median(c["seconds"] for c in ray)
-    units = list(serial[0]["unit_seconds"].values())  # each unit's seconds in the serial loop
+    units = list(serial[0]["unit_seconds"].values())  # each unit's seconds in the first serial loop
     ideal = floor(units, workers)
-    efficiency = (sum(units) / ray_s) / workers
+    overhead = ideal / ray_s  # what Ray keeps of the floor: its scheduling, transfers and start-up of workers
     lines = [
         f"The appendix grid of comparison `{COMPARISON}` (params.yaml's buckets and nulls): {serial[0]['units']} units (layer pairs), "
         f"{os.cpu_count()} CPUs; the stages' pinned kernels (`numerics`), one thread per process, in the serial process and on every Ray worker. "
@@ -125,21 +127,22 @@ def report(serial: list[dict], ray: list[dict], workers: int, conditions: str) -
         "|---|---:|---:|---:|",
         f"| serial (default) | {serial_s:.1f} | {_runs(serial)} | 1.00x |",
         f"| ray, {workers} workers | {ray_s:.1f} | {_runs(ray)} | {serial_s / ray_s:.2f}x |",
-        f"| floor: the units on {workers} workers, no overhead | {ideal:.1f} | | {serial_s / ideal:.2f}x |",
+        f"| floor: the units on {workers} workers, longest first, no overhead | {ideal:.1f} | | {serial_s / ideal:.2f}x |",
         "",
         f"Ray's start-up (ray.init of a local instance), not in the wall times: {statistics.median(c['startup'] for c in ray):.1f} s. "
         f"Units alone (s): {', '.join(f'{k} {v:.1f}' for k, v in serial[0]['unit_seconds'].items())}; sum {sum(units):.1f} s. "
-        f"Ray's efficiency (sum of the units / wall / workers): {efficiency:.2f}.",
+        f"Ray reaches {overhead:.2f} of the floor (floor / wall); the rest of the gap to {workers}x is the units' unequal sizes.",
     ]
     if conditions:
         lines += ["", f"Conditions: {conditions}"]
     per_pair = pythia_layer_pair_seconds()
     lines += ["", f"Pythia grid projection: 72 layer-pair units of {per_pair / 60:.0f} min each (bench/scoring.py's nominal layer pair, "
-              f"this machine's speed per worker), at the efficiency measured above ({efficiency:.2f}):", "",
-              "| workers | wall (h) | CPU hours |", "|---:|---:|---:|"]  # fmt: skip
+              f"fitted to its cases, which ran float32 on this machine's 2 threads), scheduled on N workers of that speed, "
+              f"with the share of the floor measured above ({overhead:.2f}):", "",
+              "| workers | wall (h) | worker hours |", "|---:|---:|---:|"]  # fmt: skip
     for n in PYTHIA_WORKERS:
-        wall = math.ceil(72 / n) * per_pair / min(1.0, efficiency)
-        lines.append(f"| {n} | {wall / 3600:.1f} | {72 * per_pair / 3600 / min(1.0, efficiency):.0f} |")
+        wall = math.ceil(72 / n) * per_pair / overhead
+        lines.append(f"| {n} | {wall / 3600:.1f} | {n * wall / 3600:.0f} |")
     lines += ["", "Past 72 workers the wall time stops falling: a layer pair is the unit of the scoring stages."]
     return lines
 
@@ -153,6 +156,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--conditions", default="", help="how the cases were measured (commit, what else ran), printed under the table")
+    parser.add_argument("--report", action="store_true", help="rewrite bench/results/grid.md from bench/results/grid.json, measuring nothing")
     parser.add_argument("--case", choices=["serial", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -161,18 +165,23 @@ def main() -> None:
         numerics.pin()  # the kernels and single thread every stage runs with (`python -m universality` pins them too)
         print(json.dumps(run_case(args.case, args.workers)))
         return
-    cases = {"serial": [], "ray": []}
-    for repeat in range(args.repeats):
-        for executor in cases:
-            print(f"run {repeat + 1} of {args.repeats}: {executor} ...", flush=True)
-            output = subprocess.run([sys.executable, __file__, "--case", executor, "--workers", str(args.workers)], check=True,
-                                    capture_output=True, text=True).stdout  # fmt: skip
-            cases[executor].append(json.loads(output.strip().splitlines()[-1]))
-    digests = {case["digest"] for runs in cases.values() for case in runs}
+    if args.report:
+        cases = json.loads(CASES.read_text())
+    else:
+        cases = {"serial": [], "ray": []}
+        for repeat in range(args.repeats):
+            for executor in cases:
+                print(f"run {repeat + 1} of {args.repeats}: {executor} ...", flush=True)
+                output = subprocess.run([sys.executable, __file__, "--case", executor, "--workers", str(args.workers)], check=True,
+                                        capture_output=True, text=True).stdout  # fmt: skip
+                cases[executor].append(json.loads(output.strip().splitlines()[-1]))
+        cases["conditions"] = args.conditions
+        RESULTS.parent.mkdir(exist_ok=True)
+        CASES.write_text(json.dumps(cases, indent=1) + "\n")
+    digests = {case["digest"] for executor in ("serial", "ray") for case in cases[executor]}
     if len(digests) != 1:
         sys.exit(f"the executors' results differ: {sorted(digests)}")
-    lines = report(cases["serial"], cases["ray"], args.workers, args.conditions)
-    RESULTS.parent.mkdir(exist_ok=True)
+    lines = report(cases["serial"], cases["ray"], cases["ray"][0]["workers"], cases["conditions"])
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
