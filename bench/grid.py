@@ -131,7 +131,7 @@ def report(serial: list[dict], ray: list[dict], workers: int, conditions: str) -
         "",
         f"Ray's start-up (ray.init of a local instance), not in the wall times: {statistics.median(c['startup'] for c in ray):.1f} s. "
         f"Units alone (s): {', '.join(f'{k} {v:.1f}' for k, v in serial[0]['unit_seconds'].items())}; sum {sum(units):.1f} s. "
-        f"Ray reaches {overhead:.2f} of the floor (floor / wall); the rest of the gap to {workers}x is the units' unequal sizes.",
+        f"Ray reaches {overhead:.2f} of the floor (floor / wall); the floor itself falls short of {workers}x only where the units' sizes do not split evenly.",
     ]
     if conditions:
         lines += ["", f"Conditions: {conditions}"]
