@@ -1,7 +1,7 @@
 """Faults in the files a stage reads or writes: each is refused with the file and the command that fixes it, and nothing is lost."""
 
 import os
-import pickle
+import pickle  # only to forge a hostile cache file, which the loader must refuse unread
 import signal
 import struct
 import subprocess

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -72,21 +70,10 @@ def run(params: Params, name: str) -> None:
     io.write_json(layout.stage_metrics(name, "pair"), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
 
 
-def _token_text(folder: Path) -> TokenText | None:
-    """The token set's text, read once per process while the folder stays the same one (a rebuilt set is a new folder)."""
-    status = folder.stat()
-    return _read_token_text(str(folder), status.st_ino, status.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=1)
-def _read_token_text(folder: str, _inode: int, _modified: int) -> TokenText | None:
-    return load_token_text(Path(folder))
-
-
 def pair_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -> tuple[LayerPairTables, dict]:
     """One unit: the pairing tables of one layer pair of comparison NAME, and its window shuffle if any."""
     comparison = params.comparisons[name]
-    text = _token_text(layout.tokens(comparison.tokens))
+    text = load_token_text(layout.tokens(comparison.tokens))  # small next to the caches: each unit reads it
     cache_a, cache_b = load_layer_pair(comparison, layer_a, layer_b)
     log.info("pairing %s, layer pair A L%d - B L%d (%s)", name, layer_a, layer_b, params.pairing.method)
     texts, shuffle = (text, text), {}
