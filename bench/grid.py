@@ -109,7 +109,9 @@ def pythia_layer_pair_seconds() -> float:
     import scoring
 
     cases = json.loads(scoring.CASES.read_text())
-    measured = {int(key.split("/")[1]): case["seconds"] for key, case in cases.items() if key.startswith("this/") and "/float32/cpu/" in key}
+    measured = {
+        int(key.split("/")[1]): case["seconds"] for key, case in cases.items() if key.startswith("this/") and "/float32/cpu/" in key
+    }
     return scoring.layer_pair_seconds(measured)[2]
 
 
@@ -156,7 +158,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--conditions", default="", help="how the cases were measured (commit, what else ran), printed under the table")
-    parser.add_argument("--report", action="store_true", help="rewrite bench/results/grid.md from bench/results/grid.json, measuring nothing")
+    parser.add_argument(
+        "--report", action="store_true", help="rewrite bench/results/grid.md from bench/results/grid.json, measuring nothing"
+    )
     parser.add_argument("--case", choices=["serial", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:

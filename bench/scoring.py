@@ -93,12 +93,14 @@ def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> float:
 def run_this_engine(n: int, precision: str, device: str, fraction: float) -> dict:
     """The full comparison, or one with `fraction` of every draw count and its seconds divided by it (setup counted 1/fraction times)."""
     X, Y, group, pools = subset(n)
-    settings = dataclasses.replace(PAPER, **{k: max(1, round(getattr(PAPER, k) * fraction)) for k in ("permutations", "size_matched_draws", "ci_draws")})
+    settings = dataclasses.replace(
+        PAPER, **{k: max(1, round(getattr(PAPER, k) * fraction)) for k in ("permutations", "size_matched_draws", "ci_draws")}
+    )
     started = time.perf_counter()
     result = compare(X, Y, group, pools, Engine(0.99, precision, device, 1000), settings, seed=[0, n])
     seconds = (time.perf_counter() - started) / fraction
     scores = {m: result[m]["observed"] for m in ("svcca", "rsa", "cka_debiased", "procrustes")}
-    return {"seconds": seconds, "fraction": fraction, "peak_gib": _peak_gib(), "groups": int(len(np.unique(group))), "scores": scores}
+    return {"seconds": seconds, "fraction": fraction, "peak_gib": _peak_gib(), "groups": len(np.unique(group)), "scores": scores}
 
 
 def run_today(n: int, draws: int) -> dict:
@@ -131,12 +133,14 @@ def _load_today():
     (root / "__init__.py").write_text("")
     names = ("permutations", "reassigned", "size_matched", "nulls")
     for name in names:
-        source = subprocess.run(["git", "show", f"{TODAY}:src/universality/similarity/{name}.py"], check=True, capture_output=True, text=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{TODAY}:src/universality/similarity/{name}.py"], check=True, capture_output=True, text=True
+        ).stdout
         for other in names:
             source = source.replace(f"universality.similarity.{other} ", f"today.{other} ")
         (root / f"{name}.py").write_text(source)
     sys.path.insert(0, str(root.parent))
-    import today  # noqa: F401 - the package just written
+    import today
 
     for name in names:
         spec = importlib.util.spec_from_file_location(f"today.{name}", root / f"{name}.py")
@@ -171,7 +175,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:
         kind, n, *options = args.case
-        result = run_this_engine(int(n), options[0], args.device, float(options[1])) if kind == "this" else run_today(int(n), int(options[0]))
+        result = (
+            run_this_engine(int(n), options[0], args.device, float(options[1])) if kind == "this" else run_today(int(n), int(options[0]))
+        )
         print(json.dumps(result))
         return
 
@@ -238,7 +244,16 @@ def write_table(rows: dict, rates: dict, args) -> None:
         scaled = "" if this["fraction"] == 1 else f" ({this['fraction']:g} of the draws, scaled)"
         lines.append(f"| {n:,} | {this['groups']:,} | {this['seconds']:.0f}{scaled} | {this['peak_gib']:.1f} | {today:,.0f}{'' if 'today' in row else ' (n^2 extrapolation)'} "
                      f"| {today_peak} | {today / this['seconds']:,.0f}x | {flops:.2e} | {flops / rates[args.precision]:.0f} |")  # fmt: skip
-    lines += [*([""] + [f"Conditions: {args.conditions}"] if args.conditions else []), "", *grid_projection(rows), "", "Observed scores (this engine): " + "; ".join(f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items())]
+    lines += [
+        *(["", f"Conditions: {args.conditions}"] if args.conditions else []),
+        "",
+        *grid_projection(rows),
+        "",
+        "Observed scores (this engine): "
+        + "; ".join(
+            f"n = {n:,}: " + ", ".join(f"{m} {v:.4f}" for m, v in row["this"]["scores"].items() if v is not None) for n, row in rows.items()
+        ),
+    ]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

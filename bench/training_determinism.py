@@ -102,7 +102,10 @@ def main() -> None:
         loss = json.loads((root / "results/models/toy_a.json").read_text())["loss"]
         rows.append((name, tree_digest(root / "data/models/toy_a"), tree_digest(root / "data/toy_a/saes"), loss,
                      model_done - start, time.perf_counter() - model_done))  # fmt: skip
-        print(f"{name}: model {rows[-1][1][:12]} SAEs {rows[-1][2][:12]} loss {loss:.9f} ({rows[-1][4]:.0f} s + {rows[-1][5]:.0f} s)", flush=True)
+        print(
+            f"{name}: model {rows[-1][1][:12]} SAEs {rows[-1][2][:12]} loss {loss:.9f} ({rows[-1][4]:.0f} s + {rows[-1][5]:.0f} s)",
+            flush=True,
+        )
     shutil.rmtree(root)
     reference = rows[0]
     lines = [

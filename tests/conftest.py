@@ -2,9 +2,9 @@ import os
 from pathlib import Path
 
 import pytest
+import tiny_project
 import yaml
 
-import tiny_project
 from universality.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,20 +19,19 @@ os.environ |= {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(CACHE), "HF_DATASETS_O
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
-
-import yaml  # noqa: E402
 
 from universality import layout  # noqa: E402
 from universality.activations.hooks import HookMismatch, check_hooks  # noqa: E402
 from universality.params import parse_params  # noqa: E402
 from universality.params.schema import LMSAETraining, TrainedSAE  # noqa: E402
 from universality.sources.language_models import load_language_model  # noqa: E402
+from universality.sources.pretrained.hub import HubUnreachable, hub_documents, load_hub_model, load_pretrained_sae  # noqa: E402
 from universality.sources.pretrained.names import write_model_name  # noqa: E402
 from universality.sources.trained.sae_training import train_lm_sae  # noqa: E402
-from universality.sources.pretrained.hub import HubUnreachable, hub_documents, load_hub_model, load_pretrained_sae  # noqa: E402
 
 REPO = "EleutherAI/pythia-70m-deduped"
 D_IN, LATENTS, K = 32, 96, 4

@@ -112,7 +112,9 @@ def test_the_gap_sentence_says_why_a_metric_has_no_gap_fraction():
         rows = calibrate(by_layer_pair([record(0, 1, 0.5)]), by_layer_pair([record(0, 0, 0.9)]), floor, [])
         return calibration_macros({"layer_pairs": rows, "shuffled": [], "comparisons": {"replicates": []}}, ALIGNED)["calibration-gaps"]
 
-    assert macros(by_layer_pair([record(0, 1, 0.1)])).startswith("for SVCCA it is 0.50 on the one layer pair with a skyline above its floor")
+    assert macros(by_layer_pair([record(0, 1, 0.1)])).startswith(
+        "for SVCCA it is 0.50 on the one layer pair with a skyline above its floor"
+    )
     assert macros(by_layer_pair([record(0, 1, 0.95)])).startswith("for SVCCA no layer pair has a skyline above its floor")
     assert macros({}).startswith("for SVCCA no layer pair has both a skyline and a floor")  # the floor had too few pairs
 

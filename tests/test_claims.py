@@ -7,7 +7,10 @@ from universality.report.figures import one_to_one_heatmap
 
 
 def scores(observed: float, chance: float, q: float | None) -> dict:
-    return {"observed": observed, "size_matched": {"null_mean": chance, "effect": (observed - chance) / (1 - chance) if chance < 1 else None, "q": q}}
+    return {
+        "observed": observed,
+        "size_matched": {"null_mean": chance, "effect": (observed - chance) / (1 - chance) if chance < 1 else None, "q": q},
+    }
 
 
 def record(layer_a: int, layer_b: int, rsa_q: float, n: int = 10, status: str = "ok") -> dict:
@@ -27,7 +30,10 @@ def test_the_abstract_leads_with_the_metric_above_chance_and_names_the_saturated
 
 
 def test_saturation_is_explained_by_the_set_sizes_against_the_widths():
-    assert "On 3 of 3 scored layer pairs the one-to-one set (10 to 10 pairs) is smaller than the model widths (64 and 96)" in saturation_sentence(RECORDS, (64, 96))
+    assert (
+        "On 3 of 3 scored layer pairs the one-to-one set (10 to 10 pairs) is smaller than the model widths (64 and 96)"
+        in saturation_sentence(RECORDS, (64, 96))
+    )
     unsaturated = [record(0, 0, 0.01) | {"svcca": scores(0.6, 0.5, 0.2)}]
     assert saturation_sentence(unsaturated, (64, 96)).startswith("SVCCA is below its ceiling")
     assert "is smaller than the model widths, so SVCCA" in saturation_sentence(RECORDS, (None, None))  # a hub model without its width
@@ -37,7 +43,9 @@ def test_the_experiment_is_named_from_the_setup():
     side = {"source": "toy_a", "spec": {"kind": "trained"}, "model_spec": {}}
     assert experiment_sentence({"a": side, "b": side | {"source": "toy_b"}}).startswith("the toy experiment, in which toy\\_a and toy\\_b")
     hub = {"source": "pythia_70m", "spec": {"kind": "pretrained"}, "model_spec": {"model_name": "pythia-70m-deduped"}}
-    assert "published models pythia-70m-deduped and pythia-160m" in experiment_sentence({"a": hub, "b": hub | {"model_spec": {"model_name": "pythia-160m"}}})
+    assert "published models pythia-70m-deduped and pythia-160m" in experiment_sentence(
+        {"a": hub, "b": hub | {"model_spec": {"model_name": "pythia-160m"}}}
+    )
 
 
 def test_the_heatmap_stars_the_cells_that_pass_fdr_and_marks_unscored_ones(tmp_path):

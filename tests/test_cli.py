@@ -27,7 +27,10 @@ def test_stage_help_describes_the_stage_and_what_it_names():
 def test_unknown_name_lists_the_entries_of_its_section():
     result = run_cli("pair", "no_such_comparison")
     assert result.returncode != 0
-    assert "'no_such_comparison' is not an entry of params.yaml `comparisons` (main, main_r2, main_r3, skyline, floor, shuffled, planted_related, planted_unrelated)" in result.stderr
+    assert (
+        "'no_such_comparison' is not an entry of params.yaml `comparisons` (main, main_r2, main_r3, skyline, floor, shuffled, planted_related, planted_unrelated)"
+        in result.stderr
+    )
 
 
 def test_bad_params_stop_with_the_key_named(tmp_path, params_dict):

@@ -41,13 +41,13 @@ def planted():
     rng = np.random.default_rng(0)
     dense = (rng.random(N_TOKENS) < 0.6).astype(np.float32)
     weak = ((rng.random((N_TOKENS, WEAK)) < 0.02 + 0.03 * dense[:, None]) * 1.0).astype(np.float32)
-    parents, children, shared = world[:, :PARENTS], world[:, PARENTS:PARENTS + n_children], world[:, PARENTS + n_children:]
+    parents, children, shared = world[:, :PARENTS], world[:, PARENTS : PARENTS + n_children], world[:, PARENTS + n_children :]
     codes_a = np.hstack([parents, shared, dense[:, None]])
     codes_b = np.hstack([children, shared, weak])
     directions = unit(rng.normal(size=(PARENTS + SHARED + DENSE, D_A)))
     embed = np.linalg.qr(rng.normal(size=(D_B, D_A)))[0]  # B's geometry: an isometric image of A's
     child_rows = np.repeat(directions[:PARENTS], CHILDREN, axis=0) + 0.6 * unit(rng.normal(size=(n_children, D_A)))
-    W_b = np.vstack([unit(child_rows) @ embed.T, directions[PARENTS:PARENTS + SHARED] @ embed.T, unit(rng.normal(size=(WEAK, D_B)))])
+    W_b = np.vstack([unit(child_rows) @ embed.T, directions[PARENTS : PARENTS + SHARED] @ embed.T, unit(rng.normal(size=(WEAK, D_B)))])
     pairing = pair_sparse(sp.csr_matrix(codes_a), sp.csr_matrix(codes_b), min_support=5)
     return {"codes": (sp.csr_matrix(codes_a), sp.csr_matrix(codes_b)), "W": (directions, W_b), "pairing": pairing}
 
@@ -111,7 +111,15 @@ def test_one_row_per_partner_and_common_size():
 
 
 def test_verdict_reads_each_explanation_from_its_numbers():
-    collapse_like = {"raw": 0.3, "matched": 0.25, "matched_robust": True, "deduplicated": 0.24, "dedup_removed": 0.04, "strata_removed": 0.2, "median_r_fall": -0.1}
+    collapse_like = {
+        "raw": 0.3,
+        "matched": 0.25,
+        "matched_robust": True,
+        "deduplicated": 0.24,
+        "dedup_removed": 0.04,
+        "strata_removed": 0.2,
+        "median_r_fall": -0.1,
+    }
     v = verdict([collapse_like] * 3, ["neither"] * 4)
     assert v["collapse"]["verdict"] == "supported" and v["small_n"]["verdict"] == "not supported"
     assert v["duplication"]["verdict"] == "not supported" and v["weak_pairs"]["verdict"] == "not supported"
@@ -135,10 +143,21 @@ def test_range_buckets_feed_the_analysis_in_multiplicity_order(planted, params):
 def test_sentences_and_conclusion_follow_the_verdicts(params):
     from universality.report.collapse import collapse_macros
 
-    collapse_like = {"raw": 0.3, "matched": 0.25, "matched_robust": True, "deduplicated": 0.24, "dedup_removed": 0.04, "strata_removed": 0.2, "median_r_fall": -0.1}
+    collapse_like = {
+        "raw": 0.3,
+        "matched": 0.25,
+        "matched_robust": True,
+        "deduplicated": 0.24,
+        "dedup_removed": 0.04,
+        "strata_removed": 0.2,
+        "median_r_fall": -0.1,
+    }
     small_n_like = collapse_like | {"matched": 0.01, "matched_robust": False}
     record = {"common_sizes": {"matched": 12, "deduplicated": 9, "strata": [None]}}
-    results = {"layer_pairs": [record], "verdict": {"svcca": verdict([small_n_like] * 2, ["split"]), "rsa": verdict([collapse_like] * 3, ["split"])}}
+    results = {
+        "layer_pairs": [record],
+        "verdict": {"svcca": verdict([small_n_like] * 2, ["split"]), "rsa": verdict([collapse_like] * 3, ["split"])},
+    }
     macros = collapse_macros(results, params.collapse)
     assert "in 0 of 2 layer pairs, so small-n inflation accounts for it" in macros["collapse-svcca-small-n"]
     assert "in 3 of 3 layer pairs, so small-n inflation does not account for it" in macros["collapse-rsa-small-n"]
@@ -154,7 +173,11 @@ def table_rows(table: str) -> tuple[list[str], list[list[str]]]:
     """A generated table's last head line and its data rows (no group rows or rules), as cells."""
     head, body = table.split("\\toprule\n", 1)[1].split("\\midrule\n", 1)
     body = body.split("\\endhead\n")[-1]
-    rows = [line.removesuffix(" \\\\").split(" & ") for line in body.splitlines() if line.endswith("\\\\") and not line.startswith("\\multicolumn")]
+    rows = [
+        line.removesuffix(" \\\\").split(" & ")
+        for line in body.splitlines()
+        if line.endswith("\\\\") and not line.startswith("\\multicolumn")
+    ]
     return head.splitlines()[-1].removesuffix(" \\\\").split(" & "), rows
 
 
@@ -165,17 +188,31 @@ def wide_bucket_row(bucket: dict, metrics) -> list[str]:
              fmt(r.get("median")), f"{fmt(r['q10'], 2)}--{fmt(r['q90'], 2)}" if r else "--"]  # fmt: skip
     for metric in metrics:
         matched, deduplicated = (entry_scores(bucket[key], metric) or {} for key in ("matched", "deduplicated_best"))
-        cells += [fmt((bucket["raw"] or {}).get(metric)), fmt(matched.get("mean")), fmt(matched.get("chance_high")), fmt(deduplicated.get("mean"))]
+        cells += [
+            fmt((bucket["raw"] or {}).get(metric)),
+            fmt(matched.get("mean")),
+            fmt(matched.get("chance_high")),
+            fmt(deduplicated.get("mean")),
+        ]
     return cells
 
 
 def test_tables_and_figure_list_every_bucket_and_hub(planted, params, tmp_path):
-    from universality.report.collapse import METRICS, bucket_coverage_table, bucket_score_table, hub_children_table, hub_profile_table, strata_table
+    from universality.report.collapse import (
+        METRICS,
+        bucket_coverage_table,
+        bucket_score_table,
+        hub_children_table,
+        hub_profile_table,
+        strata_table,
+    )
     from universality.report.figures import collapse_curves
 
     pairs, reverse = planted["pairing"].pairs, planted["pairing"].reverse
     buckets = range_buckets(pairs, params.subsets.ranges)
-    record = {"layer_a": 0, "layer_b": 1} | bucket_analysis(Engine(0.99), *planted["W"], buckets, (45, 68), params.collapse, np.random.default_rng(0))
+    record = {"layer_a": 0, "layer_b": 1} | bucket_analysis(
+        Engine(0.99), *planted["W"], buckets, (45, 68), params.collapse, np.random.default_rng(0)
+    )
     record["hubs"] = hub_anatomies(pairs, reverse, *planted["codes"], *planted["W"], hubs(pairs, 3)["a_feature"].tolist(), params.collapse)
     coverage, scores, strata = bucket_coverage_table([record]), bucket_score_table([record]), strata_table([record])
     for table in (coverage, scores, strata):  # a row per layer pair and bucket: long tables, the layer pair in a group row
@@ -185,10 +222,12 @@ def test_tables_and_figure_list_every_bucket_and_hub(planted, params, tmp_path):
     _, strata_rows = table_rows(strata)
     assert [row[0] for row in strata_rows] == [b["label"] for b in record["buckets"]] + ["common $n$"]
     assert strata_rows[-1][1:] == [str(n or "--") for n in record["common_sizes"]["strata"]]
-    (profile_head, profile_rows), (children_head, children_rows) = (table_rows(f([record], 2)) for f in (hub_profile_table, hub_children_table))
+    (profile_head, profile_rows), (children_head, children_rows) = (
+        table_rows(f([record], 2)) for f in (hub_profile_table, hub_children_table)
+    )
     for hub, profile, children in zip(record["hubs"][:2], profile_rows, children_rows, strict=True):
         assert profile[0] == children[0]  # both tables list the same hubs in the same order
-        assert dict(zip(profile_head, profile)) | dict(zip(children_head, children)) == {
+        assert dict(zip(profile_head, profile, strict=True)) | dict(zip(children_head, children, strict=True)) == {
             "A feature": str(hub["a_feature"]), "$m$": str(hub["multiplicity"]), "density$\\times$": fmt(hub["density_ratio"], 1),
             "$\\|d\\|$": fmt(hub["decoder_norm"], 2), "mean $r$": fmt(hub["mean_r"], 2), "contained": fmt(hub["containment"], 2),
             "lift": fmt(hub["containment_lift"], 1), "sibling $J$": fmt(hub["sibling_jaccard"], 2), "sibling cos": fmt(hub["sibling_cosine"], 2),

@@ -37,7 +37,9 @@ def check_stage(stage: str, deps: list[str]) -> list[str]:
         closure = stage_closure(stage, kind)
         union |= closure
         declared = covered_files(deps, kind)
-        problems += [f"{stage} ({kind or 'any'}) imports {p.relative_to(REPO)} but dvc.yaml does not list it" for p in sorted(closure - declared)]
+        problems += [
+            f"{stage} ({kind or 'any'}) imports {p.relative_to(REPO)} but dvc.yaml does not list it" for p in sorted(closure - declared)
+        ]
     declared_any = set().union(*(covered_files(deps, kind) for kind in kinds))
     problems += [f"{stage} lists {p.relative_to(REPO)}, which it never imports" for p in sorted(declared_any - union)]
     return problems
@@ -94,7 +96,11 @@ def test_dvc_outputs_are_the_layout_paths():
             assert str(layout.manifest_record(stage, key)) in outputs(stage, cached=False), stage
     key = "${key}"
     assert outputs("model", cached=False) == {str(layout.model_metrics(key)), str(layout.manifest_record("model", key))}
-    assert outputs("extract", cached=False) == {str(layout.extract_scratch(key)), str(layout.quality_metrics(key)), str(layout.manifest_record("extract", key))}
+    assert outputs("extract", cached=False) == {
+        str(layout.extract_scratch(key)),
+        str(layout.quality_metrics(key)),
+        str(layout.manifest_record("extract", key)),
+    }
     for stage in ("pair", "main_one_to_one", "collapse", "sensitivity", "subspaces"):
         assert outputs(stage, cached=False) == {str(layout.stage_metrics(key, stage)), str(layout.manifest_record(stage, key))}, stage
     assert outputs("calibration", cached=False) == {str(layout.calibration_metrics()), str(layout.manifest_record("calibration", None))}

@@ -26,7 +26,9 @@ def related_rows(n, d_a, d_b, seed, rank=None):
     return X, Y
 
 
-@pytest.mark.parametrize(("n", "d_a", "d_b", "rank"), [(40, 6, 9, None), (25, 12, 5, None), (60, 3, 3, None), (30, 8, 6, 3), (9, 12, 10, None)])
+@pytest.mark.parametrize(
+    ("n", "d_a", "d_b", "rank"), [(40, 6, 9, None), (25, 12, 5, None), (60, 3, 3, None), (30, 8, 6, 3), (9, 12, 10, None)]
+)
 def test_row_shuffles_equal_the_definitions_on_permuted_rows(n, d_a, d_b, rank):
     X, Y = related_rows(n, d_a, d_b, seed=n, rank=rank)
     rng = np.random.default_rng(0)

@@ -189,7 +189,9 @@ target.extract_chunk = unit
 
 def test_with_fake_gpus_each_extraction_unit_gets_a_gpu_of_its_own(built, tmp_path):
     before = outputs(built, "extract")
-    run_stage(built, "extract", "toy_a", {executors.EXECUTOR_VARIABLE: "ray", "RAY_ADDRESS": ""}, RECORD_DEVICES.format(folder=str(tmp_path)))
+    run_stage(
+        built, "extract", "toy_a", {executors.EXECUTOR_VARIABLE: "ray", "RAY_ADDRESS": ""}, RECORD_DEVICES.format(folder=str(tmp_path))
+    )
     units = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("*.json"))]
     assert len(units) >= 2
     assert all(len(unit["gpu_ids"]) == 1 and unit["visible"] == str(unit["gpu_ids"][0]) for unit in units)

@@ -25,7 +25,15 @@ from universality.report.latexmk import build_pdf
 
 CACHE = layout.activation_cache("toy_a", 0)  # data/toy_a/activations/L0.safetensors: extract@toy_a writes it
 FIX = r"dvc checkout --force extract@toy_a`.*`dvc pull --force extract@toy_a`.*`dvc repro --force extract@toy_a"
-META = {"source": "toy_a", "layer": 0, "hook_name": "blocks.0.hook_resid_post", "token_hash": "abc", "n_tokens": 50, "d_sae": 8, "d_model": 4}
+META = {
+    "source": "toy_a",
+    "layer": 0,
+    "hook_name": "blocks.0.hook_resid_post",
+    "token_hash": "abc",
+    "n_tokens": 50,
+    "d_sae": 8,
+    "d_model": 4,
+}
 
 
 @pytest.fixture
@@ -82,7 +90,9 @@ def test_a_pickle_under_a_caches_name_is_refused_and_never_unpickled(workspace):
     assert not (workspace / "unpickled").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"hello", b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}xxxxxxx", (2**40).to_bytes(8, "little") + b"{}"])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello", b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}xxxxxxx", (2**40).to_bytes(8, "little") + b"{}"]
+)
 def test_other_files_under_a_caches_name_are_refused(workspace, content):
     CACHE.parent.mkdir(parents=True)
     CACHE.write_bytes(content)
@@ -152,7 +162,9 @@ def test_saes_that_do_not_fit_the_model_are_refused_before_any_compute():
     broken = tiny_sae(8)
     with torch.no_grad():
         broken.W_dec[[1, 3]] = float("nan")
-    with refused(r"data/toy_a/saes/L0: the SAE's W_dec holds NaN or infinite values \(2 of 16 rows\); retrain it with `dvc repro --force saes@toy_a`"):
+    with refused(
+        r"data/toy_a/saes/L0: the SAE's W_dec holds NaN or infinite values \(2 of 16 rows\); retrain it with `dvc repro --force saes@toy_a`"
+    ):
         check_saes(model, {0: broken}, where, "toy_a")
     check_saes(model, {0: tiny_sae(8), 1: tiny_sae(8)}, where | {1: "L1"}, "toy_a")  # fitting SAEs pass
 

@@ -48,9 +48,15 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
     [
         ({"filters": {"min_correlation": 2}}, "filters.min_correlation = 2.0 is out of range; allowed: -1 <= filters.min_correlation < 1"),
         ({"hubs": {"count": -1}}, "hubs.count = -1 is out of range; allowed: 1 <= hubs.count"),
-        ({"filters": {"non_concept": {"top_k": 0}}}, "filters.non_concept.top_k = 0 is out of range; allowed: 1 <= filters.non_concept.top_k"),
+        (
+            {"filters": {"non_concept": {"top_k": 0}}},
+            "filters.non_concept.top_k = 0 is out of range; allowed: 1 <= filters.non_concept.top_k",
+        ),
         ({"models": {"toy_a": {"n_layers": 0}}}, "models.toy_a.n_layers = 0 is out of range; allowed: 1 <= models.toy_a.n_layers"),
-        ({"subsets": {"ranges": [[1, 1], [2, 100], [50, None]]}}, "subsets.ranges[1] = [2, 100] and subsets.ranges[2] = [50, None] overlap; make each multiplicity fall in one range"),
+        (
+            {"subsets": {"ranges": [[1, 1], [2, 100], [50, None]]}},
+            "subsets.ranges[1] = [2, 100] and subsets.ranges[2] = [50, None] overlap; make each multiplicity fall in one range",
+        ),
         ({"extract": {"batch_windows": 0}}, "extract.batch_windows = 0 is out of range; allowed: 1 <= extract.batch_windows"),
         ({"pairing": {"chunk_size": -4}}, "pairing.chunk_size = -4 is out of range; allowed: 1 <= pairing.chunk_size"),
         ({"nulls": {"permutations": 0}}, "nulls.permutations = 0 is out of range; allowed: 1 <= nulls.permutations"),

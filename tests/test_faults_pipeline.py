@@ -30,7 +30,11 @@ def run_stage(project: Path, *argv: str, preexec=None, wrapper: str | None = Non
     """`python -m universality ARGV` in `project`; `wrapper`, Python run first in the same process, injects a fault."""
     command = [sys.executable, "-m", "universality", *argv]
     if wrapper is not None:
-        command = [sys.executable, "-c", f"{wrapper}\nimport runpy, sys\nsys.argv = {['universality', *argv]!r}\nrunpy.run_module('universality', run_name='__main__')"]
+        command = [
+            sys.executable,
+            "-c",
+            f"{wrapper}\nimport runpy, sys\nsys.argv = {['universality', *argv]!r}\nrunpy.run_module('universality', run_name='__main__')",
+        ]
     return subprocess.run(command, cwd=project, env=tools_env(), capture_output=True, text=True, preexec_fn=preexec)
 
 
@@ -76,7 +80,11 @@ def test_a_rebuilt_token_set_makes_every_cache_read_from_it_stale(built, windows
 def test_the_paper_states_the_settings_the_results_were_computed_with_not_params_yaml(built):
     before = snapshot(built, "paper/generated")
     path = built / "params.yaml"
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), {"nulls": {"permutations": 7}, "token_sets": {"wordnet": {"analysis_windows": 80}}})))
+    path.write_text(
+        yaml.safe_dump(
+            merge(yaml.safe_load(path.read_text()), {"nulls": {"permutations": 7}, "token_sets": {"wordnet": {"analysis_windows": 80}}})
+        )
+    )
     assert run_stage(built, "render").returncode == 0
     assert snapshot(built, "paper/generated") == before  # `dvc repro` would rerun the stages first; render alone states what was run
 
@@ -108,7 +116,10 @@ def test_a_full_disk_during_scoring_loses_nothing_and_a_rerun_completes(built):
     outputs = ("results/main/main_one_to_one", str(layout.stage_metrics("main", "main_one_to_one")))
     before = snapshot(built, *outputs)
     error = one_line_error(run_stage(built, "main_one_to_one", "main", preexec=_ignore_file_size_signal))
-    assert error.startswith("error: results/main/") and "file too large for this process's file size limit (ulimit -f); raise it and rerun" in error
+    assert (
+        error.startswith("error: results/main/")
+        and "file too large for this process's file size limit (ulimit -f); raise it and rerun" in error
+    )
     assert snapshot(built, *outputs) == before
     assert run_stage(built, "main_one_to_one", "main").returncode == 0
     assert snapshot(built, *outputs) == before and not leftovers(built)
@@ -178,7 +189,11 @@ def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> None:
     ("argv", "outputs", "progress"),
     [
         (["model", "toy_a"], ["data/models/toy_a", "results/models/toy_a.json"], "data/models/.toy_a.*.tmp"),
-        (["extract", "toy_a"], ["data/toy_a/activations", "results/toy_a/quality.json"], "data/toy_a/extract_scratch/chunk_00001.safetensors"),
+        (
+            ["extract", "toy_a"],
+            ["data/toy_a/activations", "results/toy_a/quality.json"],
+            "data/toy_a/extract_scratch/chunk_00001.safetensors",
+        ),
         (["pair", "main"], ["results/main/pair", "results/main/pair_metrics.json"], "results/main/.pair.*.tmp/pairs_*"),
         (["main_one_to_one", "main"], ["results/main/main_one_to_one"], "log:scoring"),  # while it computes
         (["render"], ["paper/generated"], "paper/.generated.*.tmp/main"),
@@ -189,7 +204,9 @@ def test_a_stage_killed_mid_run_keeps_its_old_outputs_and_a_rerun_cleans_up_and_
     before = snapshot(built, *outputs)
     log = tmp_path / "stage.log"
     with log.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "universality", *argv], cwd=built, env=tools_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "universality", *argv], cwd=built, env=tools_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        )
         if progress.startswith("log:"):
             _kill_when(process, lambda: progress[4:] in log.read_text())
         else:

@@ -71,7 +71,7 @@ def test_held_out_groups_hold_out_whole_windows():
     assert held.sum() == 21
     assert all(len(set(held[groups == g])) == 1 for g in range(10))
     assert (held == held_out_groups(groups, 0.3, seed=0)).all()
-    with pytest.raises(InputError, match="filters.held_out.fraction"):
+    with pytest.raises(InputError, match=r"filters\.held_out\.fraction"):
         held_out_groups(groups, 0.01, seed=0)
 
 

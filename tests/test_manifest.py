@@ -13,7 +13,9 @@ def lock_entry(*outputs: str) -> dict:
     outs = []
     for output in outputs:
         files = [p for p in sorted(Path(output).rglob("*")) if p.is_file()] if Path(output).is_dir() else [Path(output)]
-        outs.append({"path": output, "size": sum(p.stat().st_size for p in files)} | ({"nfiles": len(files)} if Path(output).is_dir() else {}))
+        outs.append(
+            {"path": output, "size": sum(p.stat().st_size for p in files)} | ({"nfiles": len(files)} if Path(output).is_dir() else {})
+        )
     return {"outs": outs}
 
 

@@ -1,15 +1,23 @@
-import numpy as np
-import pytest
-
 import itertools
 import math
 
+import numpy as np
+import pytest
+
 from universality.similarity import metrics
-from universality.similarity.nulls import (
-    NULLS, NullSettings, compare, family_q_values, p_value, permutations_to_score, subsample_size, subsampling_interval, summarize,
-)  # fmt: skip
 from universality.similarity.engine import Engine
 from universality.similarity.metrics import METRICS
+from universality.similarity.nulls import (
+    NULLS,
+    NullSettings,
+    compare,
+    family_q_values,
+    p_value,
+    permutations_to_score,
+    subsample_size,
+    subsampling_interval,
+    summarize,
+)  # fmt: skip
 from universality.similarity.size_matched import FeaturePools, size_matched_draw
 
 SETTINGS = NullSettings(permutations=200, size_matched_draws=40, ci_draws=40, ci_fraction=0.8, ci_level=0.95)
@@ -23,7 +31,9 @@ DEFINITIONS = {
 
 def random_pools(d_a, d_b, size=400, seed=99):
     rng = np.random.default_rng(seed)
-    return FeaturePools(rng.standard_normal((size, d_a)), rng.standard_normal((size, d_b)), np.arange(size))  # every B feature its own donor
+    return FeaturePools(
+        rng.standard_normal((size, d_a)), rng.standard_normal((size, d_b)), np.arange(size)
+    )  # every B feature its own donor
 
 
 def run(X, Y, groups=None, pools=None, seed=0, settings=SETTINGS):
@@ -195,7 +205,9 @@ def test_identical_seeds_give_identical_results_and_small_sets_get_a_status():
 
 def test_q_values_are_benjamini_hochberg_over_the_family_with_identical_subsets_counted_once():
     def record(p, digest):
-        return {"status": "ok", "layer_a": 0, "layer_b": 1, "pairs_digest": digest} | {m: {null: {"p": p} for null in NULLS} for m in METRICS}
+        return {"status": "ok", "layer_a": 0, "layer_b": 1, "pairs_digest": digest} | {
+            m: {null: {"p": p} for null in NULLS} for m in METRICS
+        }
 
     one_to_one, bucket_copy, other = record(0.001, "same"), record(0.001, "same"), record(0.04, "other")
     family_q_values({"main": [one_to_one], "buckets_of_main": []} | {"main": [one_to_one, bucket_copy, other, {"status": "too few pairs"}]})

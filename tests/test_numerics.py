@@ -40,7 +40,10 @@ def test_native_results_depend_on_the_thread_count_and_the_blas_path():
     assert one["sum"] != two["sum"]  # the reduction is split across threads
     compatible, avx2 = probe("native", MKL_CBWR="COMPATIBLE")[0], probe("native", MKL_CBWR="AVX2")[0]
     assert compatible["matmul"] != avx2["matmul"]  # MKL's kernels for another CPU
-    assert probe("native")[0]["numpy_exp"] != probe("native", NPY_DISABLE_CPU_FEATURES=numerics.PINNED["NPY_DISABLE_CPU_FEATURES"])[0]["numpy_exp"]
+    assert (
+        probe("native")[0]["numpy_exp"]
+        != probe("native", NPY_DISABLE_CPU_FEATURES=numerics.PINNED["NPY_DISABLE_CPU_FEATURES"])[0]["numpy_exp"]
+    )
 
 
 @pytest.mark.parametrize(

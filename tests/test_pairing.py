@@ -115,7 +115,7 @@ def test_all_dead_is_a_clear_error():
 
 def test_sparse_pairing_refuses_negative_codes():
     a = sp.csr_matrix(np.array([[1.0], [-1.0]], dtype=np.float32))
-    with pytest.raises(ValueError, match="non-negative codes.*pairing.method: dense"):
+    with pytest.raises(ValueError, match=r"non-negative codes.*pairing\.method: dense"):
         pair_sparse(a, a)
 
 
@@ -169,7 +169,7 @@ def test_assignment_is_the_heaviest_one_to_one_matching_of_all_pairs():
     a, b = (sp.csr_matrix(np.maximum(latent @ mix - 0.3, 0).astype(np.float32)) for mix in (mix_a, mix_b))
     result = pair_sparse(a, b, min_support=1)
     chosen = one_to_one(result.pairs, "assignment", result.edges).pairs
-    corr, live_a, live_b = dense_reference(a, b)
+    corr, _live_a, _live_b = dense_reference(a, b)
     weights = np.maximum(corr, 0)
     rows, cols = weights.shape
     best = max(sum(weights[i, p[i]] for i in range(rows) if p[i] < cols) for p in itertools.permutations(range(max(rows, cols))))

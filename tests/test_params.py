@@ -84,14 +84,25 @@ def test_missing_key_is_named(params_dict):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("models", "planted_a", "geometry_noise"), 1.5, r"models.planted_a.geometry_noise = 1.5 is out of range; allowed: 0 <= models.planted_a.geometry_noise <= 1"),
+        (
+            ("models", "planted_a", "geometry_noise"),
+            1.5,
+            r"models.planted_a.geometry_noise = 1.5 is out of range; allowed: 0 <= models.planted_a.geometry_noise <= 1",
+        ),
         (("models", "toy_b", "n_heads"), 5, r"models.toy_b.d_model \(96\) must be a multiple of n_heads \(5\)"),
         (("sources", "toy_b", "sae", "k"), 800, r"sources.toy_b.sae.k must be in 1..d_sae \(768\)"),
-        (("sources", "toy_a_r2", "sae", "training"), {"training_tokens": 1000, "batch_size": 8192, "lr": 0.001, "store_batch_windows": 8,
-                                                       "buffer_batches": 64, "dead_window": 10}, r"sources.toy_a_r2.sae.training: SAELens' buffer"),
+        (
+            ("sources", "toy_a_r2", "sae", "training"),
+            {"training_tokens": 1000, "batch_size": 8192, "lr": 0.001, "store_batch_windows": 8, "buffer_batches": 64, "dead_window": 10},
+            r"sources.toy_a_r2.sae.training: SAELens' buffer",
+        ),
         (("subsets", "ranges"), [[10, 2]], r"subsets.ranges\[0\] = \[10, 2\] is not a range lo <= hi"),
         (("subsets", "ranges"), [[1, 1], [2, 10], [5, 20]], r"subsets.ranges\[1\] = \[2, 10\] and subsets.ranges\[2\] = \[5, 20\] overlap"),
-        (("subsets", "ranges"), [[11, None], [1, 10], [20, 30]], r"subsets.ranges\[0\] = \[11, None\] and subsets.ranges\[2\] = \[20, 30\] overlap"),
+        (
+            ("subsets", "ranges"),
+            [[11, None], [1, 10], [20, 30]],
+            r"subsets.ranges\[0\] = \[11, None\] and subsets.ranges\[2\] = \[20, 30\] overlap",
+        ),
         (("filters", "min_correlation"), 2, r"filters.min_correlation = 2.0 is out of range; allowed: -1 <= filters.min_correlation < 1"),
         (("hubs", "count"), -1, r"hubs.count = -1 is out of range; allowed: 1 <= hubs.count"),
         (("filters", "non_concept", "top_k"), 0, r"filters.non_concept.top_k = 0 is out of range; allowed: 1 <= filters.non_concept.top_k"),
@@ -106,12 +117,20 @@ def test_missing_key_is_named(params_dict):
         (("nulls", "device"), "gpu", r"nulls.device = 'gpu' is not a device; allowed: auto, cpu, cuda, cuda:N"),
         (("collapse", "min_lift"), float("nan"), r"collapse.min_lift = nan is out of range; allowed: 1 <= collapse.min_lift"),
         (("models", "planted_a", "d_model"), 40, r"models.planted_a.d_model \(40\) must be at least token_sets.planted.d_world \(48\)"),
-        (("similarity", "svcca_variance"), 0.0, r"similarity.svcca_variance = 0.0 is out of range; allowed: 0 < similarity.svcca_variance <= 1"),
+        (
+            ("similarity", "svcca_variance"),
+            0.0,
+            r"similarity.svcca_variance = 0.0 is out of range; allowed: 0 < similarity.svcca_variance <= 1",
+        ),
         (("nulls", "permutations"), 0, r"nulls.permutations = 0 is out of range; allowed: 1 <= nulls.permutations"),
         (("nulls", "rsa_paper_max_n"), 3, r"nulls.rsa_paper_max_n = 3 is out of range; allowed: 4 <= nulls.rsa_paper_max_n"),
         (("nulls", "precision"), "float16", r"nulls.precision = 'float16' is not allowed; expected one of 'float64', 'float32'"),
         (("extract", "hook"), "blocks.0.hook_resid_post", r"extract.hook must contain '\{layer\}'"),
-        (("sensitivity", "token_fractions"), [0.0, 1.0], r"sensitivity.token_fractions\[0\] = 0.0 is out of range; allowed: 0 < sensitivity.token_fractions\[0\] <= 1"),
+        (
+            ("sensitivity", "token_fractions"),
+            [0.0, 1.0],
+            r"sensitivity.token_fractions\[0\] = 0.0 is out of range; allowed: 0 < sensitivity.token_fractions\[0\] <= 1",
+        ),
         (("sensitivity", "min_correlations"), [], "sensitivity.min_correlations, non_concept_top_k and token_fractions each need"),
         (("subspaces", "min_share"), 0.5, r"subspaces.min_share = 0.5 is out of range; allowed: 0.5 < subspaces.min_share <= 1"),
         (("subspaces", "lexnames"), [], "subspaces.rule is lexname but subspaces.lexnames is empty"),
@@ -131,7 +150,11 @@ def test_out_of_range_values_are_refused(params_dict, path, value, message):
         (("models", "toy_a", "tokens"), "planted", r"models.toy_a is a trained model but token set 'planted' is planted"),
         (("sources", "toy_a", "model"), "toy_c", r"sources.toy_a.model = 'toy_c' names no entry of models"),
         (("sources", "toy_a", "model"), "planted_a", r"sources.toy_a is a trained source but model 'planted_a' is planted"),
-        (("sources", "toy_b_untrained", "tokens"), "planted", r"sources.toy_b_untrained.tokens = 'planted' but its model 'toy_b_untrained' reads 'wordnet'"),
+        (
+            ("sources", "toy_b_untrained", "tokens"),
+            "planted",
+            r"sources.toy_b_untrained.tokens = 'planted' but its model 'toy_b_untrained' reads 'wordnet'",
+        ),
         (("paper", "replicates"), ["main_r2", "main_r9"], r"paper.replicate_2 = 'main_r9' names no entry of comparisons"),
         (("paper", "skyline"), "floor", r"paper.skyline = 'floor' must pair one model of 'main' \(toy_a or toy_b\) with itself"),
         (("comparisons", "main", "tokens"), "planted", r"comparisons.main is over token set 'planted' but source 'toy_a' reads 'wordnet'"),
@@ -171,5 +194,5 @@ def test_missing_file_says_where_to_run(tmp_path):
 def test_invalid_yaml_names_the_file(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("token_sets: [unclosed\n")
-    with pytest.raises(ParamsError, match="params.yaml is not valid YAML"):
+    with pytest.raises(ParamsError, match=r"params\.yaml is not valid YAML"):
         load_params(path)

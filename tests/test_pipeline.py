@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tiny_project import dvc, merge, tools_env
+
 
 def changed_stages(project: Path) -> set[str]:
     """Stage instances `dvc status` reports as changed."""
@@ -219,4 +219,6 @@ def test_the_floor_is_untrained_and_the_shuffled_windows_break_alignment(project
     assert json.loads((project / "results/shuffled/appendix_buckets/results.json").read_text()) == []  # buckets: false
     assert json.loads((project / "results/main/appendix_buckets/results.json").read_text())
     metrics = json.loads((project / "results/main/pair_metrics.json").read_text())
-    assert set(metrics) == set(aligned) and all(m["one_to_one_n"] == aligned[k]["one_to_one"]["assignment"]["n"] for k, m in metrics.items())
+    assert set(metrics) == set(aligned) and all(
+        m["one_to_one_n"] == aligned[k]["one_to_one"]["assignment"]["n"] for k, m in metrics.items()
+    )

@@ -7,11 +7,28 @@ from universality.report.tables import bucket_table, filter_table, hub_table, on
 
 def record(**overrides):
     base = {
-        "layer_a": 1, "layer_b": 2, "subset": "one_to_one", "label": "$m = 1$", "kind": "range", "n": 40,
-        "distinct_a": 40, "status": "ok",
-        "svcca": {"observed": 0.97123, "k_x": 34, "k_y": 32, "row_shuffle": {"p": 0.000999}, "group": {"p": 0.002},
-                  "size_matched": {"null_mean": 0.9, "null_sd": 0.007, "p": 0.04, "q": 0.08, "effect": 0.71}},
-        "rsa": {"observed": 0.6, "row_shuffle": {"p": 0.5}, "group": {"p": 0.6}, "size_matched": {"null_mean": -0.0002, "null_sd": 0.036, "p": 0.7, "effect": 0.6}},
+        "layer_a": 1,
+        "layer_b": 2,
+        "subset": "one_to_one",
+        "label": "$m = 1$",
+        "kind": "range",
+        "n": 40,
+        "distinct_a": 40,
+        "status": "ok",
+        "svcca": {
+            "observed": 0.97123,
+            "k_x": 34,
+            "k_y": 32,
+            "row_shuffle": {"p": 0.000999},
+            "group": {"p": 0.002},
+            "size_matched": {"null_mean": 0.9, "null_sd": 0.007, "p": 0.04, "q": 0.08, "effect": 0.71},
+        },
+        "rsa": {
+            "observed": 0.6,
+            "row_shuffle": {"p": 0.5},
+            "group": {"p": 0.6},
+            "size_matched": {"null_mean": -0.0002, "null_sd": 0.036, "p": 0.7, "effect": 0.6},
+        },
     }
     return base | overrides
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tiny_project import dvc, tools_env
+
 from universality import layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("round_trip")]  # one worker pushes, clones and rebuilds once

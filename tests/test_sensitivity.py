@@ -23,7 +23,10 @@ def test_every_group_holds_the_papers_setting_once_and_changes_only_its_own_choi
         assert sum(v.baseline for v in members) == 1, group
         for v in members:
             changed = {f for f in ("filters", "rule", "direction", "token_fraction") if getattr(v, f) != getattr(base, f)}
-            assert changed <= {"rule": {"rule"}, "direction": {"direction"}, "tokens": {"token_fraction"}}.get(group, {"filters"}), (group, v.value)
+            assert changed <= {"rule": {"rule"}, "direction": {"direction"}, "tokens": {"token_fraction"}}.get(group, {"filters"}), (
+                group,
+                v.value,
+            )
             assert v.baseline == (not changed)
     assert [v.rule for v in grid if v.group == "rule"] == list(ONE_TO_ONE_RULES)
     assert [v.value for v in grid if v.group == "non_concept"] == ["off", "top 5", "top 10", "top 20"]
@@ -50,12 +53,12 @@ def test_mutual_nearest_neighbours_are_the_same_pairs_in_both_directions(params)
     grid = {v.direction: dataclasses.replace(v, rule="mutual_nn") for v in variants(params) if v.group == "direction"}
     found = {}
     for direction, variant in grid.items():
-        tables, n_tokens, (W_partner, W_query) = pair_variant(params, variant, caches, None)
+        tables, n_tokens, (_W_partner, W_query) = pair_variant(params, variant, caches, None)
         kept = tables.pairs[tables.pairs["kept"]]
         found[direction] = one_to_one(kept, "mutual_nn").pairs
         assert n_tokens == 2000 and W_query is caches["ab".index(direction[0])].W_dec
-    forward = set(zip(found["b_to_a"]["b_feature"], found["b_to_a"]["a_partner"]))
-    assert forward == set(zip(found["a_to_b"]["a_partner"], found["a_to_b"]["b_feature"]))
+    forward = set(zip(found["b_to_a"]["b_feature"], found["b_to_a"]["a_partner"], strict=True))
+    assert forward == set(zip(found["a_to_b"]["a_partner"], found["a_to_b"]["b_feature"], strict=True))
     assert forward == {(j, int(order[j])) for j in range(12)}
 
 
@@ -69,10 +72,14 @@ def record(group, value, layer_b, rsa, p, baseline=False, n=30):
 def test_table_figure_and_sentences_mark_the_papers_setting_and_where_significance_is_lost(tmp_path):
     records = [record("rule", "unique_partner", b, 0.4, 0.01, baseline=True) for b in (0, 1)]
     records += [record("rule", "assignment", b, 0.2, 0.01 if b == 0 else 0.2) for b in (0, 1)]
-    records += [record("tokens", "1/8", b, 0.1, 0.5) for b in (0, 1)] + [record("tokens", "all", b, 0.4, 0.01, baseline=True) for b in (0, 1)]
+    records += [record("tokens", "1/8", b, 0.1, 0.5) for b in (0, 1)] + [
+        record("tokens", "all", b, 0.4, 0.01, baseline=True) for b in (0, 1)
+    ]
     table = sensitivity_table(records)  # each choice a group row over its settings' rows
-    assert ("\\emph{1-1 rule}} \\\\*\nunique partner$^\\ast$ & 90 & 30 & 100.0\\% & 2 of 2 & 0.900 & 0.400 & 0.200 & 2 \\\\\n"
-            "assignment & 90 & 30 & 100.0\\% & 2 of 2 & 0.900 & 0.200 & 0.100 & 1 \\\\\n\\multicolumn{9}{@{}l}{\\emph{tokens}}") in table
+    assert (
+        "\\emph{1-1 rule}} \\\\*\nunique partner$^\\ast$ & 90 & 30 & 100.0\\% & 2 of 2 & 0.900 & 0.400 & 0.200 & 2 \\\\\n"
+        "assignment & 90 & 30 & 100.0\\% & 2 of 2 & 0.900 & 0.200 & 0.100 & 1 \\\\\n\\multicolumn{9}{@{}l}{\\emph{tokens}}"
+    ) in table
     assert "1/8 & 90 & 30 & 50.0\\% & 2 of 2 & 0.900 & 0.100 & 0.050 & 0" in table and "\\begin{longtable}" in table
     macros = sensitivity_macros(records)
     assert "ranges from 0.100 (tokens 1/8) to 0.400 (1-1 rule unique partner)" in macros["sens-summary"]

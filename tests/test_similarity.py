@@ -117,7 +117,10 @@ def test_a_general_linear_map_gives_cca_one_while_svcca_stays_below():
 def test_paper_rsa_is_spearman_of_row_centred_cosines(rows):
     other = np.random.default_rng(16).standard_normal((200, 7)) + rows[:, :7]
     centred = [Z - Z.mean(axis=1, keepdims=True) for Z in (rows, other)]
-    triangles = [(Z / np.linalg.norm(Z, axis=1, keepdims=True) @ (Z / np.linalg.norm(Z, axis=1, keepdims=True)).T)[np.triu_indices(200, 1)] for Z in centred]
+    triangles = [
+        (Z / np.linalg.norm(Z, axis=1, keepdims=True) @ (Z / np.linalg.norm(Z, axis=1, keepdims=True)).T)[np.triu_indices(200, 1)]
+        for Z in centred
+    ]
     assert rsa_paper(rows, other) == pytest.approx(spearmanr(*triangles).statistic, abs=1e-12)
     assert rsa_paper(rows, rows * 3.0 + 5.0) == pytest.approx(1.0, abs=1e-12)
 

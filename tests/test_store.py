@@ -32,7 +32,9 @@ def test_caches_of_different_token_sets_are_never_paired(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     codes = sp.random(6, 4, density=0.4, format="csr", random_state=0, dtype=np.float32)
     for source, token_hash in (("x", "abc"), ("y", "def")):
-        save_cache(layout.activation_cache(source, 0), ActivationCache(codes, np.zeros((4, 3), np.float32), META | {"token_hash": token_hash}))
+        save_cache(
+            layout.activation_cache(source, 0), ActivationCache(codes, np.zeros((4, 3), np.float32), META | {"token_hash": token_hash})
+        )
     with pytest.raises(InputError, match=r"x L0 and y L0 come from different token sets \(abc vs def\)"):
         load_layer_pair(Comparison(a="x", b="y", tokens="t", layers="all", shuffle_seed=None, buckets=False, sensitivity=False), 0, 0)
 
@@ -47,10 +49,9 @@ def test_missing_cache_names_the_commands_that_fetch_or_rebuild_it(tmp_path, mon
 def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "out.json"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 

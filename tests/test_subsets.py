@@ -50,8 +50,8 @@ def brute_force_assignment(candidates):
 def test_optimal_assignment_matches_brute_force(seed):
     rng = np.random.default_rng(seed)
     # two components: A {0..3} x B {0..3} and A {10, 11} x B {20, 21}, with a negative edge
-    edges = {(a, b) for a, b in zip(rng.integers(0, 4, 9), rng.integers(0, 4, 9))} | {(10, 20), (11, 20), (11, 21)}
-    a, b = zip(*sorted(edges))
+    edges = {(a, b) for a, b in zip(rng.integers(0, 4, 9), rng.integers(0, 4, 9), strict=True)} | {(10, 20), (11, 20), (11, 21)}
+    a, b = zip(*sorted(edges), strict=True)
     r = rng.uniform(-0.2, 1.0, len(a))
     candidates = pd.DataFrame({"a": a, "b": b, "r": r})
     expected_total, expected_pairs = brute_force_assignment(candidates)
@@ -60,14 +60,14 @@ def test_optimal_assignment_matches_brute_force(seed):
     assert chosen["a_partner"].is_unique and chosen["b_feature"].is_unique
     assert (chosen["r"] > 0).all()
     if len(set(r)) == len(r):  # a unique optimum
-        assert sorted(zip(chosen["b_feature"], chosen["a_partner"])) == expected_pairs
+        assert sorted(zip(chosen["b_feature"], chosen["a_partner"], strict=True)) == expected_pairs
 
 
 def test_assignment_prefers_reassigning_a_hub_follower():
     # B 0 and B 1 both prefer A 0; B 1's runner-up A 1 makes the total larger
     candidates = pd.DataFrame({"a": [0, 0, 1], "b": [0, 1, 1], "r": [0.9, 0.8, 0.7]})
     chosen = one_to_one(pd.DataFrame(), "assignment", candidates).pairs
-    assert sorted(zip(chosen["b_feature"], chosen["a_partner"])) == [(0, 0), (1, 1)]
+    assert sorted(zip(chosen["b_feature"], chosen["a_partner"], strict=True)) == [(0, 0), (1, 1)]
 
 
 def test_cumulative_and_range_buckets():

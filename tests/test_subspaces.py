@@ -84,14 +84,19 @@ def test_tables_and_sentences_follow_the_results(tmp_path):
     macros = subspace_macros(results)
     assert "make up a median 25.0\\% of the one-to-one pairs (at most 25.0\\%)" in macros["ident-summary"]
     assert "removing them lowers the median RSA (0.400 with them, 0.300 without)" in macros["ident-summary"]
-    assert "Of the 2 cells" in macros["sem-summary"] and "1 hold enough one-to-one pairs to be scored, and 1 of them have" in macros["sem-summary"] and "(noun.animal at 0 / 1)" in macros["sem-summary"]
+    assert (
+        "Of the 2 cells" in macros["sem-summary"]
+        and "1 hold enough one-to-one pairs to be scored, and 1 of them have" in macros["sem-summary"]
+        and "(noun.animal at 0 / 1)" in macros["sem-summary"]
+    )
     assert "noun.animal & 900 & 5 & 7 & 12" in rule_table(results)
     grid_rows = grid_table(results)  # a long table: every category at every layer pair
     assert "\\begin{longtable}" in grid_rows and "noun.animal & 0 / 1 & 12 & 0.900 & 0.600 & 0.100 & 0.010 & 0.010" in grid_rows
     assert "noun.time & 0 / 1 & 2 & -- & -- & -- & -- & --" in grid_rows
     # counts on the layer pair's first row; SVCCA and RSA rows with all pairs, without identity pairs, on the embeddings
-    assert ("0 / 1 & 40 & 10 & 25.0\\% & SVCCA & 0.900 & 0.900 & 0.900 \\\\\n"
-            " &  &  &  & RSA & 0.400 & 0.300 & 0.500 \\\\\n") in identity_table(identity)
+    assert (
+        "0 / 1 & 40 & 10 & 25.0\\% & SVCCA & 0.900 & 0.900 & 0.900 \\\\\n &  &  &  & RSA & 0.400 & 0.300 & 0.500 \\\\\n"
+    ) in identity_table(identity)
     assert "not analysed" in subspace_macros({"status": "not analysed"})["sem-summary"]
     for name, drawn in (("grid", results), ("empty", {"status": "no token text", "categories": [], "grid": []})):
         grid_figure(drawn, tmp_path / f"{name}.pdf")

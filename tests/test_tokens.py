@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from universality.sources.trained.wordnet import CorpusError, LEXNAMES, parse_synset_line, read_wordnet
 from universality.sources.trained.bpe import BOS, PAD, train_bpe
+from universality.sources.trained.wordnet import LEXNAMES, CorpusError, parse_synset_line, read_wordnet
 from universality.sources.windows import TokenSet, pack_documents, pack_split, split_windows
 
 NOUN_LINE = (

@@ -6,7 +6,11 @@ from universality.report.readback import latex_numbers, missing_macros, missing_
 TABLE = tabular(
     "lrr",
     [table_row(["", "\\multicolumn{2}{c}{SVCCA}"]), "\\cmidrule(lr){2-3}\n", table_row(["Layers", "score", "$p$ ($\\le 0.05$)"])],
-    [group_row("Layers 0 / 1", 3), table_row(["$m \\le 10$", "0.912", "1.0e-03"]), table_row(["all", "12{,}345", "\\multicolumn{1}{c}{too few pairs}"])],
+    [
+        group_row("Layers 0 / 1", 3),
+        table_row(["$m \\le 10$", "0.912", "1.0e-03"]),
+        table_row(["all", "12{,}345", "\\multicolumn{1}{c}{too few pairs}"]),
+    ],
     long=True,
 )
 
@@ -35,7 +39,9 @@ def test_a_row_is_found_only_with_all_its_numbers_in_order():
 
 def test_a_macro_is_printed_in_full_or_for_a_sentence_by_its_ends():
     numbers = "\\uvdefine{share}{14.7\\%}\n\\uvdefine{n}{12{,}345}\n\\uvdefine{verdict}{" + "word " * 30 + "end-of-sentence.}\n"
-    text = ("a share of 14.7% over 12,345 tokens. " + "word " * 15 + "\n[a figure]\n" + "word " * 15 + "end-\nof-sentence.").replace("-\n", "")
+    text = ("a share of 14.7% over 12,345 tokens. " + "word " * 15 + "\n[a figure]\n" + "word " * 15 + "end-\nof-sentence.").replace(
+        "-\n", ""
+    )
     assert missing_macros(numbers, text) == {}
     assert missing_macros(numbers, text.replace("14.7%", "14.8%")) == {"share": "14.7%"}
 
@@ -61,7 +67,9 @@ def test_the_sections_include_each_generated_table_as_what_it_is():
 
 def test_a_sentence_end_split_by_a_page_break_is_found_and_a_changed_one_is_not():
     numbers = "\\uvdefine{verdict}{" + "word " * 30 + "so duplicated rows explain it.}\n"
-    broken = "word " * 30 + "so duplicated rows\n\n6\n\fFigure 3: score against multiplicity\n\nexplain it."  # page number, form feed, a float
+    broken = (
+        "word " * 30 + "so duplicated rows\n\n6\n\fFigure 3: score against multiplicity\n\nexplain it."
+    )  # page number, form feed, a float
     assert missing_macros(numbers, broken) == {}
     assert missing_macros(numbers, broken.replace("\f", "")) != {}  # the same gap inside a page: the sentence is not shown
     assert missing_macros(numbers, broken.replace("so duplicated", "so no duplicated")) != {}

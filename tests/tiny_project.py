@@ -12,7 +12,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 LM_TRAINING = {"epochs": 1, "max_steps": 30, "batch_size": 16, "lr": 0.003, "warmup_steps": 5, "weight_decay": 0.01}
-LM_SAE_TRAINING = {"training_tokens": 40_000, "batch_size": 512, "lr": 0.003, "store_batch_windows": 16, "buffer_batches": 32, "dead_window": 20}
+LM_SAE_TRAINING = {
+    "training_tokens": 40_000,
+    "batch_size": 512,
+    "lr": 0.003,
+    "store_batch_windows": 16,
+    "buffer_batches": 32,
+    "dead_window": 20,
+}
 PLANTED_SAE_TRAINING = {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003}
 TINY = {  # every comparison of the default paper, at a size that builds in minutes
     "token_sets": {

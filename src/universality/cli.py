@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
             from universality import devices
 
             devices.check_present(params)
-            print(f"{args.params} is valid: comparisons {', '.join(f'{n} ({len(params.layer_pairs(n))} layer pairs)' for n in params.comparisons)}")
+            print(
+                f"{args.params} is valid: comparisons {', '.join(f'{n} ({len(params.layer_pairs(n))} layer pairs)' for n in params.comparisons)}"
+            )
             return
         section = STAGES[args.stage][0]
         if section is not None and args.name not in getattr(params, section):

@@ -16,11 +16,17 @@ def resolve_device(choice: str, key: str) -> str:
         visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(choice.partition(":")[2] or 0)
         if index >= visible:
-            raise InputError(f"params.yaml: {key} = {choice!r} but this machine has {visible} visible CUDA device(s); set {key}: auto or cpu")
+            raise InputError(
+                f"params.yaml: {key} = {choice!r} but this machine has {visible} visible CUDA device(s); set {key}: auto or cpu"
+            )
     return choice
 
 
 def check_present(params: Params) -> None:
     """Refuse, naming the key, a device setting of params.yaml that this machine does not have."""
-    for key, choice in (("extract.device", params.extract.device), ("pairing.device", params.pairing.device), ("nulls.device", params.nulls.device)):
+    for key, choice in (
+        ("extract.device", params.extract.device),
+        ("pairing.device", params.pairing.device),
+        ("nulls.device", params.nulls.device),
+    ):
         resolve_device(choice, key)

@@ -69,7 +69,9 @@ def chosen() -> str:
     """The executor the environment asks for (`serial` unless UNIVERSALITY_EXECUTOR says otherwise)."""
     choice = os.environ.get(EXECUTOR_VARIABLE, "serial").strip() or "serial"
     if choice not in EXECUTORS:
-        raise InputError(f"environment variable {EXECUTOR_VARIABLE}={choice!r} is not an executor; set it to one of {', '.join(EXECUTORS)} (or unset it)")
+        raise InputError(
+            f"environment variable {EXECUTOR_VARIABLE}={choice!r} is not an executor; set it to one of {', '.join(EXECUTORS)} (or unset it)"
+        )
     return choice
 
 
@@ -103,7 +105,9 @@ def _ray(units: Sequence[Unit], what: str) -> dict[Key, Any]:
     try:
         import ray
     except ImportError:
-        raise InputError(f"{EXECUTOR_VARIABLE}=ray but Ray is not installed; install the extra (`pip install -e '.[ray]'`) or unset {EXECUTOR_VARIABLE}") from None
+        raise InputError(
+            f"{EXECUTOR_VARIABLE}=ray but Ray is not installed; install the extra (`pip install -e '.[ray]'`) or unset {EXECUTOR_VARIABLE}"
+        ) from None
     if not ray.is_initialized():
         # RAY_ADDRESS unset: a new instance on this machine, never one some other process left running
         ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, logging_level=logging.WARNING)
@@ -119,7 +123,12 @@ def _ray(units: Sequence[Unit], what: str) -> dict[Key, Any]:
                      name=f"{what} {unit.label or unit.key}").remote(root, unit.function, unit.arguments): unit.key
         for unit in order
     }  # fmt: skip
-    log.info("%s: %d units submitted to Ray (%s)", what, len(pending), ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items()) if k in ("CPU", "GPU")))
+    log.info(
+        "%s: %d units submitted to Ray (%s)",
+        what,
+        len(pending),
+        ", ".join(f"{k} {v:g}" for k, v in sorted(ray.cluster_resources().items()) if k in ("CPU", "GPU")),
+    )
     results = {}
     with tqdm(total=len(pending), desc=what, unit="unit") as progress:
         waiting = list(pending)

@@ -148,7 +148,11 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
         what = "is a pickle" if prefix[:1] == b"\x80" else "is not a safetensors file, or is truncated"
         raise InputError(damaged_message(path, f"{what} ({size} bytes; it was not loaded)")) from None
     if described != size:
-        raise InputError(damaged_message(path, f"is truncated or padded: its header describes {described} bytes, the file has {size} (it was not loaded)"))
+        raise InputError(
+            damaged_message(
+                path, f"is truncated or padded: its header describes {described} bytes, the file has {size} (it was not loaded)"
+            )
+        )
     return header
 
 

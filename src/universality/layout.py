@@ -40,7 +40,11 @@ LATEX_BUILD = Path("build")
 MODELS_DIRECTORY = "models"
 CALIBRATION_DIRECTORY = "calibration"
 MANIFEST_DIRECTORY = "manifest"
-RESERVED_RESULTS = (MODELS_DIRECTORY, CALIBRATION_DIRECTORY, MANIFEST_DIRECTORY)  # results/ folders that are not a source's or a comparison's
+RESERVED_RESULTS = (
+    MODELS_DIRECTORY,
+    CALIBRATION_DIRECTORY,
+    MANIFEST_DIRECTORY,
+)  # results/ folders that are not a source's or a comparison's
 COMPARISON_STAGES = ("pair", "main_one_to_one", "appendix_buckets", "collapse", "sensitivity", "subspaces")
 
 
@@ -203,8 +207,10 @@ def missing_message(path: str | Path) -> str:
     stage = producing_stage(path)
     if stage is None:
         return f"{path} does not exist: run `dvc repro` to build it"
-    return (f"{path} does not exist: fetch it with `dvc pull {stage}` (the paper's cached artifacts, README: "
-            f"Reproducing the paper) or build it with `dvc repro {stage}`")
+    return (
+        f"{path} does not exist: fetch it with `dvc pull {stage}` (the paper's cached artifacts, README: "
+        f"Reproducing the paper) or build it with `dvc repro {stage}`"
+    )
 
 
 def damaged_message(path: str | Path, problem: str) -> str:
@@ -213,5 +219,7 @@ def damaged_message(path: str | Path, problem: str) -> str:
     stage = producing_stage(path)
     if stage is None:
         return f"{path} {problem}: rebuild it with `dvc repro`"
-    return (f"{path} {problem}: restore it with `dvc checkout --force {stage}` (`dvc pull --force {stage}` when the local cache "
-            f"lacks it) or rebuild it with `dvc repro --force {stage}`")
+    return (
+        f"{path} {problem}: restore it with `dvc checkout --force {stage}` (`dvc pull --force {stage}` when the local cache "
+        f"lacks it) or rebuild it with `dvc repro --force {stage}`"
+    )

@@ -121,7 +121,10 @@ def _check(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> 
 
 def load_layer_pair(comparison: Comparison, layer_a: int, layer_b: int) -> tuple[ActivationCache, ActivationCache]:
     """The caches of A's layer and B's layer, refused when they come from different token sets."""
-    cache_a, cache_b = load_cache(layout.activation_cache(comparison.a, layer_a)), load_cache(layout.activation_cache(comparison.b, layer_b))
+    cache_a, cache_b = (
+        load_cache(layout.activation_cache(comparison.a, layer_a)),
+        load_cache(layout.activation_cache(comparison.b, layer_b)),
+    )
     if cache_a.token_hash != cache_b.token_hash:
         raise InputError(
             f"activation caches {comparison.a} L{layer_a} and {comparison.b} L{layer_b} come from different token sets "

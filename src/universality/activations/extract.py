@@ -130,7 +130,7 @@ def extract_chunk(load: Loader, identity: str, device: str, hook_template: str, 
         tokens = torch.from_numpy(windows[start : start + batch_windows].astype(np.int64)).to(device)
         keep = torch.from_numpy(mask[start : start + batch_windows]).to(device)
         activations = hook_activations(model, tokens, hook_names)
-        for layer, name in zip(layers, hook_names):
+        for layer, name in zip(layers, hook_names, strict=True):
             sae = saes[layer]
             x = activations[name][keep].to(sae.dtype)
             codes = sae.encode(x)

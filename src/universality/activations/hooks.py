@@ -65,8 +65,15 @@ def hook_activations(model, tokens: torch.Tensor, hook_names: list[str]) -> dict
 
 @torch.no_grad()
 def check_hooks(
-    model, saes: dict[int, SAE], hook_template: str, windows: np.ndarray, mask: np.ndarray, batch_windows: int, device: str,
-    *, max_fvu: float,
+    model,
+    saes: dict[int, SAE],
+    hook_template: str,
+    windows: np.ndarray,
+    mask: np.ndarray,
+    batch_windows: int,
+    device: str,
+    *,
+    max_fvu: float,
 ) -> dict[int, dict]:
     """Each SAE's FVU on its configured hook and on the neighbouring blocks' outputs.
 

@@ -54,4 +54,6 @@ class QualityAccumulator:
     @classmethod
     def from_tensors(cls, tensors: dict[str, np.ndarray], prefix: str) -> QualityAccumulator:
         squared_error, sum_squared_x, n_tokens, nnz = tensors[f"{prefix}.sums"].tolist()
-        return cls(squared_error, tensors[f"{prefix}.sum_x"], sum_squared_x, int(n_tokens), int(nnz), tensors[f"{prefix}.fired"].astype(bool))
+        return cls(
+            squared_error, tensors[f"{prefix}.sum_x"], sum_squared_x, int(n_tokens), int(nnz), tensors[f"{prefix}.fired"].astype(bool)
+        )

@@ -97,12 +97,16 @@ def scan(files: dict[str, bytes], forbidden: list[str]) -> list[str]:
 
 def write_archive(path: Path, files: dict[str, bytes]) -> None:
     """A reproducible .tar.gz: sorted members, mtime 0, owner root, gzip without a timestamp."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, data in sorted(files.items()):
-                info = tarfile.TarInfo(f"{ROOT}/{name}")
-                info.size, info.mode, info.mtime = len(data), 0o644, 0
-                tar.addfile(info, bytes_io.BytesIO(data))
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{ROOT}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, bytes_io.BytesIO(data))
 
 
 def build(path: Path, authors: list[str], with_cache: bool) -> dict[str, bytes]:
@@ -113,6 +117,8 @@ def build(path: Path, authors: list[str], with_cache: bool) -> dict[str, bytes]:
     files = members(authors, with_cache)
     hits = scan(files, forbidden_strings(authors))
     if hits:
-        raise AnonymityError("these archive members name an author or a remote; edit them, commit, and build again:\n  " + "\n  ".join(hits))
+        raise AnonymityError(
+            "these archive members name an author or a remote; edit them, commit, and build again:\n  " + "\n  ".join(hits)
+        )
     write_archive(path, files)
     return files

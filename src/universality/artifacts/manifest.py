@@ -95,7 +95,9 @@ def check_workspace(lock_stages: dict[str, dict], root: Path = Path(".")) -> Cac
     records = {record["stage"]: record for record in read_records(root)}
     for stage in sorted(set(lock_stages) | set(records)):
         if stage not in records and outputs_of(stage):
-            check.problems.append(f"dvc.lock lists stage {stage} but {record_path(stage)} does not exist: rerun it with `dvc repro -f {stage}`")
+            check.problems.append(
+                f"dvc.lock lists stage {stage} but {record_path(stage)} does not exist: rerun it with `dvc repro -f {stage}`"
+            )
         elif stage not in lock_stages:
             check.problems.append(f"{record_path(stage)} records stage {stage}, which dvc.lock does not list: remove it")
         elif stage in records:

@@ -104,7 +104,9 @@ def verify_set(path: Path) -> dict[str, Any]:
     found = _file_hashes(path)
     changed = sorted(set(found) ^ set(record["files"]) | {f for f in found if record["files"].get(f) not in (None, found[f])})
     if changed:
-        raise InputError(layout.damaged_message(path, f"does not match its {RECORD} ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})"))
+        raise InputError(
+            layout.damaged_message(path, f"does not match its {RECORD} ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})")
+        )
     return record
 
 
@@ -113,7 +115,9 @@ def _check_fresh(path: Path, record: dict[str, Any]) -> None:
     for source, recorded in record["inputs"].items():
         if Path(source).exists() and digest_of(Path(source)) != recorded:
             stage = layout.producing_stage(path) or "the stage that writes it"
-            raise InputError(f"{path} is stale: it was computed from another version of {source} than the one here; rebuild it with `dvc repro {stage}`")
+            raise InputError(
+                f"{path} is stale: it was computed from another version of {source} than the one here; rebuild it with `dvc repro {stage}`"
+            )
 
 
 def input_problems(stage: str, name: str | None, params: Params) -> list[str]:
@@ -137,7 +141,9 @@ def check_inputs(stage: str, name: str | None, params: Params) -> StageRun:
         raise InputError(problems[0])
     data, keys = _declared(stage, name, params)
     context = dataclasses.asdict(params)
-    return StageRun(layout.stage_instance(stage, name), {key: _lookup(context, key) for key in keys}, {dep: digest_of(Path(dep)) for dep in data})
+    return StageRun(
+        layout.stage_instance(stage, name), {key: _lookup(context, key) for key in keys}, {dep: digest_of(Path(dep)) for dep in data}
+    )
 
 
 _current: StageRun | None = None
@@ -162,7 +168,13 @@ def output_set(path: Path) -> Iterator[Path]:
     with io.atomic_directory(path) as staging:
         yield staging
         hashes = _file_hashes(staging)
-        record = {"stage": _current.instance, "params": _current.params, "inputs": _current.inputs, "files": hashes, "digest": _files_digest(hashes)}
+        record = {
+            "stage": _current.instance,
+            "params": _current.params,
+            "inputs": _current.inputs,
+            "files": hashes,
+            "digest": _files_digest(hashes),
+        }
         io.write_json(staging / RECORD, record)
 
 

@@ -9,6 +9,8 @@ pairs within each stratum of r. Each common size is the smallest bucket's that r
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -23,7 +25,7 @@ DEDUPLICATIONS = ("mean", "best")
 
 def _strata(settings: Collapse) -> list[tuple[float, float]]:
     edges = settings.r_strata
-    return list(zip(edges, edges[1:]))
+    return list(itertools.pairwise(edges))
 
 
 def _in_stratum(pairs: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
@@ -47,16 +49,18 @@ def bucket_analysis(engine: Engine, W_dec_a: np.ndarray, W_dec_b: np.ndarray, bu
     for bucket in buckets:
         pairs = bucket.pairs
         a, b = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
-        record = {"subset": bucket.name, "label": bucket.label, "pairs": len(pairs), "distinct_a": int(len(np.unique(a))),
+        record = {"subset": bucket.name, "label": bucket.label, "pairs": len(pairs), "distinct_a": len(np.unique(a)),
                   "collapse": collapse_stats(pairs, *live), "strength": strength(pairs)}  # fmt: skip
         raw = engine.observed(W_dec_a[a], W_dec_b[b]) if len(pairs) >= MIN_RAW_PAIRS else None
-        record["raw"] = raw and {metric: value if np.isfinite(value) else None for metric, value in raw.items()}  # None: undefined (one distinct row)
+        record["raw"] = raw and {
+            metric: value if np.isfinite(value) else None for metric, value in raw.items()
+        }  # None: undefined (one distinct row)
         record["matched"] = scored(W_dec_a[a], W_dec_b[b], a, sizes["matched"])
         for how in DEDUPLICATIONS:
             partners, rows = one_row_per_partner(pairs, W_dec_b, how)
             record[f"deduplicated_{how}"] = scored(W_dec_a[partners], rows, partners, sizes["deduplicated"])
         record["strata"] = []
-        for (low, high), n in zip(strata, sizes["strata"]):
+        for (low, high), n in zip(strata, sizes["strata"], strict=True):
             inside = _in_stratum(pairs, low, high)
             a_in, b_in = inside["a_partner"].to_numpy(), inside["b_feature"].to_numpy()
             record["strata"].append({"low": low, "high": high} | scored(W_dec_a[a_in], W_dec_b[b_in], a_in, n))

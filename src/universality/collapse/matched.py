@@ -86,5 +86,12 @@ def strength(pairs: pd.DataFrame) -> dict:
         if column in pairs and len(pairs) and pairs[column].notna().any():
             values = pairs[column].dropna().to_numpy()
             q10, q25, q50, q75, q90 = np.percentile(values, [10, 25, 50, 75, 90])
-            out[column] = {"mean": float(values.mean()), "q10": float(q10), "q25": float(q25), "median": float(q50), "q75": float(q75), "q90": float(q90)}
+            out[column] = {
+                "mean": float(values.mean()),
+                "q10": float(q10),
+                "q25": float(q25),
+                "median": float(q50),
+                "q75": float(q75),
+                "q90": float(q90),
+            }
     return out

@@ -50,6 +50,7 @@ def _removed(variant: float | None, matched: float | None) -> float | None:
 
 def layer_pair_trends(buckets: list[dict], metric: str) -> dict:
     """One layer pair's trends for one metric, and the shares of the matched trend that deduplication and the strata remove."""
+
     def matched(b):
         return (entry_scores(b["matched"], metric) or {}).get("mean")
 
@@ -68,8 +69,10 @@ def layer_pair_trends(buckets: list[dict], metric: str) -> dict:
     out["dedup_removed"] = _removed(out["deduplicated"], _trend(buckets, matched, dedup_ends)) if dedup_ends else None
     removed = []
     for i in range(len(buckets[0]["strata"])):
+
         def stratum(b, i=i):
             return (entry_scores(b["strata"][i], metric) or {}).get("mean")
+
         stratum_ends = _ends(buckets, stratum)
         if stratum_ends:
             removed.append(_removed(_trend(buckets, stratum), _trend(buckets, matched, stratum_ends)))
@@ -99,10 +102,23 @@ def verdict(trends: list[dict], signatures: list[str]) -> dict:
     return {
         "premise": {"layer_pairs": len(measured), "rising": sum(t["raw"] > 0 for t in measured)},
         "small_n": {"verdict": _majority([not flag for flag in robust]), "tested": len(robust), "robust": sum(robust)},
-        "duplication": {"verdict": _majority([_median(dedup) >= HALF] if dedup else []), "tested": len(dedup), "median_removed": _median(dedup)},
-        "weak_pairs": {"verdict": _majority([sum(r_falls) > len(r_falls) / 2 and _median(strata) >= HALF] if r_falls and strata else []),
-                       "tested": len(r_falls), "r_falls": sum(r_falls), "strata_tested": len(strata), "median_removed": _median(strata)},  # fmt: skip
-        "splitting": {"verdict": _majority([sum(splits) > len(splits) / 2] if splits else []), "hubs": len(splits), "split": sum(splits),
-                      "catch_all": sum(s == "catch-all" for s in signatures)},  # fmt: skip
+        "duplication": {
+            "verdict": _majority([_median(dedup) >= HALF] if dedup else []),
+            "tested": len(dedup),
+            "median_removed": _median(dedup),
+        },
+        "weak_pairs": {
+            "verdict": _majority([sum(r_falls) > len(r_falls) / 2 and _median(strata) >= HALF] if r_falls and strata else []),
+            "tested": len(r_falls),
+            "r_falls": sum(r_falls),
+            "strata_tested": len(strata),
+            "median_removed": _median(strata),
+        },
+        "splitting": {
+            "verdict": _majority([sum(splits) > len(splits) / 2] if splits else []),
+            "hubs": len(splits),
+            "split": sum(splits),
+            "catch_all": sum(s == "catch-all" for s in signatures),
+        },
         "collapse": {"verdict": _majority(collapse), "tested": len(collapse), "consistent": sum(collapse)},
     }

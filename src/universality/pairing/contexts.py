@@ -60,9 +60,7 @@ def top_token_ids(top_rows: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
     return np.where(top_rows >= 0, token_ids[np.maximum(top_rows, 0)], -1)
 
 
-def context_text(
-    windows: np.ndarray, positions: np.ndarray, row: int, vocabulary: pd.DataFrame, before: int, after: int = 3
-) -> str:
+def context_text(windows: np.ndarray, positions: np.ndarray, row: int, vocabulary: pd.DataFrame, before: int, after: int = 3) -> str:
     """The text around counted token `row` (positions: its (window, offset)), the token in [[ ]], specials left out."""
     window, offset = positions[row]
     texts, special = vocabulary["text"].to_numpy(), vocabulary["special"].to_numpy()

@@ -241,7 +241,9 @@ def _nearest_sparse(
         if unsure.any():
             rows_unsure = np.flatnonzero(unsure)
             dense_cross = (query_t[rows][rows_unsure] @ key_codes).toarray() / n_tokens
-            exact = correlation_from_moments(dense_cross, mean_q[rows_unsure, None], std_q[rows_unsure, None], key.stats.mean, key.stats.std)
+            exact = correlation_from_moments(
+                dense_cross, mean_q[rows_unsure, None], std_q[rows_unsure, None], key.stats.mean, key.stats.std
+            )
             result.put(rows_unsure, dense_top2(torch.from_numpy(exact), dim=1))
         return result, edges
 
@@ -263,9 +265,13 @@ def pair_sparse(
     """Exact pairing from non-negative sparse codes (tokens x features); see the module docstring."""
     for name, codes in (("A", codes_a), ("B", codes_b)):
         if codes.nnz and codes.data.min() < 0:
-            raise ValueError(f"sparse pairing needs non-negative codes (SAE activations), but {name} has negative values: use `pairing.method: dense`")
+            raise ValueError(
+                f"sparse pairing needs non-negative codes (SAE activations), but {name} has negative values: use `pairing.method: dense`"
+            )
     sides = _PairedFeatures.of(codes_a, codes_b, min_support)
-    side_a, side_b = (_live_side(codes, stats, ids) for codes, stats, ids in ((codes_a, sides.stats_a, sides.a), (codes_b, sides.stats_b, sides.b)))
+    side_a, side_b = (
+        _live_side(codes, stats, ids) for codes, stats, ids in ((codes_a, sides.stats_a, sides.a), (codes_b, sides.stats_b, sides.b))
+    )
     workers = workers or len(os.sched_getaffinity(0))
     forward, edges = _nearest_sparse(side_b, side_a, chunk_size, prefix, workers, "pairing B -> A", max(edge_threshold, 0.0))
     reverse, _ = _nearest_sparse(side_a, side_b, chunk_size, prefix, workers, "pairing A -> B")
@@ -311,7 +317,12 @@ def pair_dense(
         block /= n_tokens
         forward.put(np.arange(start, start + len(cols)), dense_top2(block, dim=0))
         in_block = dense_top2(block, dim=1)
-        offset = Top2(in_block.value, in_block.key + start, in_block.value_second, np.where(in_block.key_second == _NONE, _NONE, in_block.key_second + start))
+        offset = Top2(
+            in_block.value,
+            in_block.key + start,
+            in_block.value_second,
+            np.where(in_block.key_second == _NONE, _NONE, in_block.key_second + start),
+        )
         reverse = merge_top2(reverse, offset)
         a, b = torch.nonzero(block > max(edge_threshold, 0.0), as_tuple=True)
         edges.append(pd.DataFrame({"a": live_a[a.cpu().numpy()], "b": cols[b.cpu().numpy()], "r": block[a, b].double().cpu().numpy()}))
@@ -337,7 +348,9 @@ class _PairedFeatures:
         stats_a, stats_b = feature_stats(codes_a), feature_stats(codes_b)
         a, b = (np.flatnonzero(stats.live & (stats.support >= min_support)) for stats in (stats_a, stats_b))
         if not len(a) or not len(b):
-            raise InputError(f"no feature of one SAE is alive with at least {min_support} activating tokens (pairing.min_support) on this token set: nothing can be paired")
+            raise InputError(
+                f"no feature of one SAE is alive with at least {min_support} activating tokens (pairing.min_support) on this token set: nothing can be paired"
+            )
         return _PairedFeatures(stats_a, stats_b, a, b)
 
     def rare(self, side: str) -> int:

@@ -58,16 +58,20 @@ def edge_correlations(codes_a: sp.spmatrix, codes_b: sp.spmatrix, a: np.ndarray,
     cross = np.asarray(cols_a.multiply(cols_b).sum(axis=0)).ravel() / codes_a.shape[0]
     live = stats_a.live[a] & stats_b.live[b]
     r = np.full(len(a), np.nan)
-    r[live] = correlation_from_moments(cross[live], stats_a.mean[a][live], stats_a.std[a][live], stats_b.mean[b][live], stats_b.std[b][live])
+    r[live] = correlation_from_moments(
+        cross[live], stats_a.mean[a][live], stats_a.std[a][live], stats_b.mean[b][live], stats_b.std[b][live]
+    )
     return r
 
 
 def held_out_groups(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Token mask holding out a seeded `fraction` of the groups (windows), whole groups at a time."""
     distinct = np.unique(groups)
-    n_held = int(round(fraction * len(distinct)))
+    n_held = round(fraction * len(distinct))
     if not 0 < n_held < len(distinct):
-        raise InputError(f"filters.held_out.fraction = {fraction} holds out {n_held} of {len(distinct)} windows; choose a fraction that leaves both sides non-empty")
+        raise InputError(
+            f"filters.held_out.fraction = {fraction} holds out {n_held} of {len(distinct)} windows; choose a fraction that leaves both sides non-empty"
+        )
     held = np.random.default_rng(seed).choice(distinct, size=n_held, replace=False)
     return np.isin(groups, held)
 

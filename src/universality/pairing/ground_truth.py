@@ -7,7 +7,9 @@ import numpy as np
 PLANTED_MIN_COSINE = 0.9  # an SAE feature recovers a planted feature at this decoder cosine
 
 
-def planted_labels(decoder_rows: np.ndarray, feature_vectors: np.ndarray, world_ids: np.ndarray, min_cosine: float = PLANTED_MIN_COSINE) -> np.ndarray:
+def planted_labels(
+    decoder_rows: np.ndarray, feature_vectors: np.ndarray, world_ids: np.ndarray, min_cosine: float = PLANTED_MIN_COSINE
+) -> np.ndarray:
     """World id recovered by each SAE feature (best |cosine| with a planted direction), or -1."""
     rows = decoder_rows / np.maximum(np.linalg.norm(decoder_rows, axis=1, keepdims=True), 1e-12)
     truth = feature_vectors / np.linalg.norm(feature_vectors, axis=1, keepdims=True)

@@ -20,7 +20,14 @@ from universality.devices import resolve_device
 from universality.pairing.contexts import context_text, token_classes, top_activations
 from universality.pairing.correlation import Pairing, pair_dense, pair_sparse
 from universality.pairing.filters import (
-    FILTERS, FilterSettings, edge_correlations, feature_tokens, filter_flags, held_out_groups, passes_feature_filters, removal_report,
+    FILTERS,
+    FilterSettings,
+    edge_correlations,
+    feature_tokens,
+    filter_flags,
+    held_out_groups,
+    passes_feature_filters,
+    removal_report,
 )  # fmt: skip
 from universality.pairing.subsets import ONE_TO_ONE_RULES, collapse_stats, hubs, one_to_one
 from universality.params.schema import Filters, Hubs, PairingSettings
@@ -60,7 +67,10 @@ def _filter_settings(settings: Filters, texts: tuple[TokenText | None, TokenText
     if settings.non_concept.enabled and texts[0] is not None:
         nc = settings.non_concept
         excluded = token_classes(texts[0].vocabulary)[nc.token_classes].any(axis=1).to_numpy()
-        tokens = tuple(feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share) for codes, text in zip((codes_a, codes_b), texts))
+        tokens = tuple(
+            feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share)
+            for codes, text in zip((codes_a, codes_b), texts, strict=True)
+        )
     elif settings.non_concept.enabled:
         log.info("non-concept filter skipped: this token set has no text")
     held_min = settings.held_out.min_correlation if settings.held_out.enabled else None
@@ -72,10 +82,12 @@ def _hub_records(settings: Hubs, pairs: pd.DataFrame, codes_a: sp.csr_matrix, te
     table = hubs(pairs, settings.count)
     top_rows = top_activations(codes_a[:, table["a_feature"].to_numpy()], settings.contexts)
     records = []
-    for row, hub in zip(top_rows, table.itertuples()):
+    for row, hub in zip(top_rows, table.itertuples(), strict=True):
         record = {"a_feature": int(hub.a_feature), "multiplicity": int(hub.multiplicity), "mean_r": float(hub.mean_r)}
         if text is not None:
-            record["contexts"] = [context_text(text.windows, text.positions, token, text.vocabulary, settings.context_tokens) for token in row if token >= 0]
+            record["contexts"] = [
+                context_text(text.windows, text.positions, token, text.vocabulary, settings.context_tokens) for token in row if token >= 0
+            ]
         records.append(record)
     return records
 

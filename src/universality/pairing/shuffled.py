@@ -30,7 +30,7 @@ def shuffled_rows(windows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarra
             partner[members] = np.roll(members, -1)
     kept = np.flatnonzero(partner >= 0)
     offsets = [np.arange(counts[w]) for w in kept]
-    rows_a = [starts[w] + offset for w, offset in zip(kept, offsets)]
-    rows_b = [starts[partner[w]] + offset for w, offset in zip(kept, offsets)]
+    rows_a = [starts[w] + offset for w, offset in zip(kept, offsets, strict=True)]
+    rows_b = [starts[partner[w]] + offset for w, offset in zip(kept, offsets, strict=True)]
     empty = [np.zeros(0, dtype=np.int64)]
     return np.concatenate(rows_a + empty).astype(np.int64), np.concatenate(rows_b + empty).astype(np.int64)

@@ -90,7 +90,7 @@ def optimal_assignment(edges: pd.DataFrame) -> pd.DataFrame:
 def cumulative_buckets(pairs: pd.DataFrame, caps: list[int]) -> list[Subset]:
     """Pairs with m <= cap for each cap, then all pairs."""
     buckets = [Subset(f"cum_le_{cap}", f"$m \\le {cap}$", "cumulative", pairs[pairs["multiplicity"] <= cap]) for cap in caps]
-    return buckets + [Subset("cum_all", "all", "cumulative", pairs)]
+    return [*buckets, Subset("cum_all", "all", "cumulative", pairs)]
 
 
 def range_buckets(pairs: pd.DataFrame, ranges: list[tuple[int, int | None]]) -> list[Subset]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import re
 import types
 import typing
@@ -94,7 +95,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if origin is tuple:
         if not isinstance(value, list) or len(value) != len(args):
             raise ParamsError(f"params.yaml: {key} must be a list of {len(args)} items, got {value!r}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if origin is dict:
         if not isinstance(value, dict) or not value:
             raise ParamsError(f"params.yaml: {key} must be a non-empty mapping, got {value!r}")
@@ -102,9 +103,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp in (int, float, str, bool) and (type(value) is not tp):
-        raise ParamsError(
-            f"params.yaml: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}"
-        )
+        raise ParamsError(f"params.yaml: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -131,9 +130,13 @@ def _check_names(params: Params) -> None:
     for name, model in params.models.items():
         token_set = params.token_sets.get(model.tokens)
         if token_set is None:
-            raise ParamsError(f"params.yaml: models.{name}.tokens = {model.tokens!r} names no entry of token_sets ({', '.join(params.token_sets)})")
+            raise ParamsError(
+                f"params.yaml: models.{name}.tokens = {model.tokens!r} names no entry of token_sets ({', '.join(params.token_sets)})"
+            )
         if token_set.kind != model.kind:
-            raise ParamsError(f"params.yaml: models.{name} is a {model.kind} model but token set {model.tokens!r} is {token_set.kind}; use a {model.kind} token set")
+            raise ParamsError(
+                f"params.yaml: models.{name} is a {model.kind} model but token set {model.tokens!r} is {token_set.kind}; use a {model.kind} token set"
+            )
     for name, source in params.sources.items():
         model = params.models.get(source.model)
         if model is None:
@@ -144,26 +147,34 @@ def _check_names(params: Params) -> None:
                 f"use a {source.kind} model (SAEs trained here may also sit on a pretrained one)"
             )
         if source.tokens != model.tokens:
-            raise ParamsError(f"params.yaml: sources.{name}.tokens = {source.tokens!r} but its model {source.model!r} reads {model.tokens!r}; set them equal")
+            raise ParamsError(
+                f"params.yaml: sources.{name}.tokens = {source.tokens!r} but its model {source.model!r} reads {model.tokens!r}; set them equal"
+            )
     for name, comparison in params.comparisons.items():
         for side in ("a", "b"):
             source = getattr(comparison, side)
             if source not in params.sources:
-                raise ParamsError(f"params.yaml: comparisons.{name}.{side} = {source!r} names no entry of sources ({', '.join(params.sources)})")
+                raise ParamsError(
+                    f"params.yaml: comparisons.{name}.{side} = {source!r} names no entry of sources ({', '.join(params.sources)})"
+                )
             if params.sources[source].tokens != comparison.tokens:
                 raise ParamsError(
                     f"params.yaml: comparisons.{name} is over token set {comparison.tokens!r} but source {source!r} reads "
                     f"{params.sources[source].tokens!r}; both sources of a comparison must read its token set"
                 )
         if comparison.sensitivity and comparison.shuffle_seed is not None:
-            raise ParamsError(f"params.yaml: comparisons.{name} shuffles B's windows and asks for the sensitivity grid; set sensitivity: false (the grid re-pairs aligned tokens)")
+            raise ParamsError(
+                f"params.yaml: comparisons.{name} shuffles B's windows and asks for the sensitivity grid; set sensitivity: false (the grid re-pairs aligned tokens)"
+            )
     for role, name in params.paper.named().items():
         if name not in params.comparisons:
             raise ParamsError(f"params.yaml: paper.{role} = {name!r} names no entry of comparisons ({', '.join(params.comparisons)})")
     if params.skyline_side() is None:
         main = params.comparisons[params.paper.main]
         models = " or ".join(params.sources[side].model for side in (main.a, main.b))
-        raise ParamsError(f"params.yaml: paper.skyline = {params.paper.skyline!r} must pair one model of {params.paper.main!r} ({models}) with itself")
+        raise ParamsError(
+            f"params.yaml: paper.skyline = {params.paper.skyline!r} must pair one model of {params.paper.main!r} ({models}) with itself"
+        )
     reserved = set(RESERVED_RESULTS)
     clashes = sorted((set(params.sources) & set(params.comparisons)) | (reserved & (set(params.sources) | set(params.comparisons))))
     if clashes:
@@ -200,7 +211,7 @@ def _check_values(params: Params) -> None:
     if "{layer}" not in params.extract.hook:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
     strata = params.collapse.r_strata
-    if len(strata) < 2 or any(lo >= hi for lo, hi in zip(strata, strata[1:])):
+    if len(strata) < 2 or any(lo >= hi for lo, hi in itertools.pairwise(strata)):
         raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations, got {strata}")
     grid = params.sensitivity
     if not grid.min_correlations or not grid.non_concept_top_k or not grid.token_fractions:
@@ -208,7 +219,9 @@ def _check_values(params: Params) -> None:
     subspaces = params.subspaces
     categories = subspaces.lexnames if subspaces.rule == "lexname" else list(subspaces.word_lists or {})
     if not categories:
-        raise ParamsError(f"params.yaml: subspaces.rule is {subspaces.rule} but subspaces.{'lexnames' if subspaces.rule == 'lexname' else 'word_lists'} is empty; list the categories")
+        raise ParamsError(
+            f"params.yaml: subspaces.rule is {subspaces.rule} but subspaces.{'lexnames' if subspaces.rule == 'lexname' else 'word_lists'} is empty; list the categories"
+        )
     _check_ranges(params.subsets.ranges)
 
 
@@ -218,7 +231,7 @@ def _check_ranges(ranges: list[tuple[int, int | None]]) -> None:
         if hi is not None and hi < lo:
             raise ParamsError(f"params.yaml: subsets.ranges[{i}] = [{lo}, {hi}] is not a range lo <= hi")
     order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
-    for i, j in zip(order, order[1:]):
+    for i, j in itertools.pairwise(order):
         hi = ranges[i][1]
         if hi is None or hi >= ranges[j][0]:
             raise ParamsError(f"params.yaml: subsets.ranges[{i}] = {list(ranges[i])} and subsets.ranges[{j}] = {list(ranges[j])} overlap; "
@@ -239,7 +252,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path} not found: run from the repository root, where params.yaml lives")
     try:
         with path.open(encoding="utf-8") as stream:  # the stream's name puts the file into YAML's messages
-            data = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+            data = yaml.load(stream, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from err
     return parse_params(data)

@@ -385,7 +385,9 @@ class Collapse:
     r_strata: list[Correlation]  # edges of the pair-correlation strata
     dense_factor: Positive  # a hub is dense when it fires on this many times the median live A feature's share of tokens
     split_containment: Share  # a split hub's children lie inside its active tokens at least this much
-    min_lift: Annotated[float, Range(1)]  # ... and at least this many times the hub's own share of tokens (a dense hub contains any child by chance)
+    min_lift: Annotated[
+        float, Range(1)
+    ]  # ... and at least this many times the hub's own share of tokens (a dense hub contains any child by chance)
     seed: Seed
 
 
@@ -405,7 +407,9 @@ class Subspaces:
     top_k: Count  # top-activating tokens per feature
     identity_share: Share  # a token-identity feature: at least this share of its top tokens is one token
     rule: Literal["lexname", "word_lists"]  # a token's category: its WordNet gloss's lexicographer file, or the word list holding its text
-    min_share: Annotated[float, Range(0.5, 1, open_low=True)]  # a feature's category: the one more than half (at least this share) of its top tokens carry
+    min_share: Annotated[
+        float, Range(0.5, 1, open_low=True)
+    ]  # a feature's category: the one more than half (at least this share) of its top tokens carry
     lexnames: list[str]  # the categories of rule lexname
     word_lists: dict[str, list[str]] | None  # the categories of rule word_lists: name -> words
 

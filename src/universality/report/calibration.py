@@ -22,7 +22,13 @@ def _plus_minus(spread: dict[str, Any]) -> str:
 
 def _calibrated(scores: dict[str, Any]) -> list[str]:
     """Score, seed mean $\\pm$ sd, skyline, floor, gap fraction."""
-    return [fmt(scores["observed"]), _plus_minus(scores["seeds"]), fmt(scores["skyline"]), fmt(scores["floor"]), fmt(scores["gap_fraction"], 2)]
+    return [
+        fmt(scores["observed"]),
+        _plus_minus(scores["seeds"]),
+        fmt(scores["skyline"]),
+        fmt(scores["floor"]),
+        fmt(scores["gap_fraction"], 2),
+    ]
 
 
 def calibration_table(rows: list[dict[str, Any]]) -> str:
@@ -67,7 +73,7 @@ def calibration_figure(rows: list[dict[str, Any]], path: Path) -> None:
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(1, len(HEADLINE), figsize=(TEXT_WIDTH_IN, 2.2), layout="constrained", squeeze=False)
         x = np.arange(len(rows))
-        for axis, metric in zip(axes[0], HEADLINE):
+        for axis, metric in zip(axes[0], HEADLINE, strict=True):
             cells = [row["metrics"][metric] for row in rows]
             floor, skyline = (np.array([np.nan if c[k] is None else c[k] for c in cells]) for k in ("floor", "skyline"))
             axis.vlines(x, np.fmin(floor, skyline), np.fmax(floor, skyline), color="0.82", linewidth=9, label="floor to skyline")
@@ -75,7 +81,9 @@ def calibration_figure(rows: list[dict[str, Any]], path: Path) -> None:
             axis.scatter(x, floor, marker="v", color=PALETTE[1], s=18, zorder=3, label="floor (untrained B)")
             means = np.array([np.nan if c["seeds"]["mean"] is None else c["seeds"]["mean"] for c in cells])
             sds = np.array([0.0 if c["seeds"]["sd"] is None else c["seeds"]["sd"] for c in cells])
-            axis.errorbar(x + 0.22, means, yerr=sds, fmt="none", ecolor=PALETTE[7], elinewidth=0.8, capsize=2, label="seed runs (mean $\\pm$ sd)")
+            axis.errorbar(
+                x + 0.22, means, yerr=sds, fmt="none", ecolor=PALETTE[7], elinewidth=0.8, capsize=2, label="seed runs (mean $\\pm$ sd)"
+            )
             observed = [np.nan if c["observed"] is None else c["observed"] for c in cells]
             axis.scatter(x, observed, marker="o", color=PALETTE[0], s=16, zorder=4, label="A vs. B (this paper)")
             axis.set_xticks(x, [layers_cell(row).replace(" ", "") for row in rows])

@@ -15,6 +15,7 @@ from universality.report.figures import FDR_LEVEL, HEATMAP_METRICS
 from universality.report.latex import fmt, latex_text, series
 from universality.report.tables import HEADLINE, METRIC_LABELS
 
+
 def _scored(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["status"] == "ok"]
 
@@ -61,7 +62,11 @@ def abstract_sentence(records: list[dict[str, Any]]) -> str:
         clauses = [_clause(METRIC_LABELS[m], summaries[m], first=index == 0) for index, m in enumerate(informative)]
         parts.append(f"After false-discovery control over every reported test, on the one-to-one pairs {series(clauses)}.")
     if saturated:
-        verb = "equals its chance level of 1 at these set sizes and carries" if len(saturated) == 1 else "equal their chance level of 1 at these set sizes and carry"
+        verb = (
+            "equals its chance level of 1 at these set sizes and carries"
+            if len(saturated) == 1
+            else "equal their chance level of 1 at these set sizes and carry"
+        )
         parts.append(f"{series(saturated)} {verb} no information here.")
     return " ".join(parts)
 
@@ -77,8 +82,11 @@ def all_pairs_sentence(buckets: list[dict[str, Any]]) -> str:
         return "No layer pair has enough pairs to be scored on all of them."
     informative = [(m, s) for m, s in summaries.items() if s["saturated"] < s["scored"]]
     clauses = [_clause(METRIC_LABELS[m], s, first=index == 0) for index, (m, s) in enumerate(informative)]
-    return f"On all pairs of each layer pair, many-to-one ones included, {series(clauses)}." if clauses else (
-        "On all pairs of each layer pair the headline metrics equal their chance level of 1.")
+    return (
+        f"On all pairs of each layer pair, many-to-one ones included, {series(clauses)}."
+        if clauses
+        else ("On all pairs of each layer pair the headline metrics equal their chance level of 1.")
+    )
 
 
 def saturation_sentence(records: list[dict[str, Any]], widths: tuple[int | None, int | None]) -> str:

@@ -49,7 +49,12 @@ def _score_cells(bucket: dict[str, Any]) -> list[str]:
     cells = []
     for metric in METRICS:
         raw = bucket["raw"][metric] if bucket["raw"] else None
-        cells += [fmt(raw), _field(bucket["matched"], metric), _field(bucket["matched"], metric, "chance_high"), _field(bucket["deduplicated_best"], metric)]
+        cells += [
+            fmt(raw),
+            _field(bucket["matched"], metric),
+            _field(bucket["matched"], metric, "chance_high"),
+            _field(bucket["deduplicated_best"], metric),
+        ]
     return cells
 
 
@@ -77,7 +82,9 @@ def strata_table(layer_pairs: list[dict[str, Any]]) -> str:
     return tabular("l" + "r" * len(strata), head, _per_layer_pair(layer_pairs, 1 + len(strata), rows), long=True)
 
 
-def _hub_table(layer_pairs: list[dict[str, Any]], per_layer_pair: int, spec: str, head: list[str], cells: Callable[[dict[str, Any]], list[str]]) -> str:
+def _hub_table(
+    layer_pairs: list[dict[str, Any]], per_layer_pair: int, spec: str, head: list[str], cells: Callable[[dict[str, Any]], list[str]]
+) -> str:
     """The most-mapped A features of every layer pair: the A feature, then its `cells` under `head`."""
 
     def rows(record: dict[str, Any]) -> list[str]:
@@ -161,7 +168,11 @@ def _sentences(label: str, v: dict[str, Any], min_n: int, matched_n: str) -> dic
             out[explanation] = TESTED[explanation].format(**fields, reading=READINGS[explanation][numbers["verdict"] != "supported"])
     supported = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "supported"]
     untestable = [EXPLANATION_NAMES[e] for e in TESTED_EXPLANATIONS if v[e]["verdict"] == "untestable"]
-    verdict_text = f"For {label} the data support {series(supported)}" if supported else f"For {label} the data support none of the explanations tested"
+    verdict_text = (
+        f"For {label} the data support {series(supported)}"
+        if supported
+        else f"For {label} the data support none of the explanations tested"
+    )
     if 2 * premise["rising"] <= premise["layer_pairs"]:
         verdict_text = (f"{label} does not rise as pairs become one-to-one here (it rises in {premise['rising']} of {premise['layer_pairs']} "
                         f"layer pairs); of the explanations of its difference, the data support {series(supported) or 'none'}")  # fmt: skip

@@ -8,13 +8,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from universality.collapse.matched import entry_scores  # noqa: E402
-from universality.io import atomic_path  # noqa: E402
-from universality.report.tables import HEADLINE, METRIC_LABELS  # noqa: E402
+from universality.collapse.matched import entry_scores
+from universality.io import atomic_path
+from universality.report.tables import HEADLINE, METRIC_LABELS
 
 TEXT_WIDTH_IN = 5.5
 # Okabe-Ito: distinguishable with colour-vision deficiencies and in greyscale print.
@@ -47,11 +47,13 @@ def one_to_one_nulls(records: list[dict[str, Any]], null_scores: pd.DataFrame, p
         figure, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.1), layout="constrained")
         scored = [r for r in records if r["status"] == "ok"]
         labels = [f"{r['layer_a']}/{r['layer_b']}" for r in scored]
-        for axis, metric in zip(axes, HEADLINE):
+        for axis, metric in zip(axes, HEADLINE, strict=True):
             title = METRIC_LABELS[metric]
             nulls = [
                 null_scores.loc[
-                    (null_scores["layer_a"] == r["layer_a"]) & (null_scores["layer_b"] == r["layer_b"]) & (null_scores["null"] == "row_shuffle"),
+                    (null_scores["layer_a"] == r["layer_a"])
+                    & (null_scores["layer_b"] == r["layer_b"])
+                    & (null_scores["null"] == "row_shuffle"),
                     metric,
                 ].to_numpy()
                 for r in scored
@@ -107,7 +109,14 @@ def collapse_curves(layer_pairs: list[dict[str, Any]], metrics: dict[str, str], 
                 low, high = ([_bucket_score(b["matched"], metric, f) for b in buckets] for f in ("chance_low", "chance_high"))
                 axis.fill_between(x, low, high, color="0.85", linewidth=0, label="chance (matched $n$)")
                 axis.plot(x, raw, "o-", color=PALETTE[0], markersize=3, label="raw")
-                axis.plot(x, [_bucket_score(b["matched"], metric, "mean") for b in buckets], "s-", color=PALETTE[3], markersize=3, label="matched $n$")
+                axis.plot(
+                    x,
+                    [_bucket_score(b["matched"], metric, "mean") for b in buckets],
+                    "s-",
+                    color=PALETTE[3],
+                    markersize=3,
+                    label="matched $n$",
+                )
                 axis.plot(x, [_bucket_score(b["deduplicated_best"], metric, "mean") for b in buckets], "^--", color=PALETTE[2], markersize=3,
                           label="one row per A")  # fmt: skip
                 axis.set_xticks(x, [b["label"].strip("$").replace("m = ", "").replace("\\le m \\le", "-").replace("m \\ge ", "$\\geq$") for b in buckets],
@@ -135,7 +144,7 @@ def one_to_one_heatmap(records: list[dict[str, Any]], path: Path) -> None:
         figure, axes = plt.subplots(1, len(HEATMAP_METRICS), figsize=(TEXT_WIDTH_IN, 0.45 * len(layers_a) + 1.0), layout="constrained",
                                     sharey=True, squeeze=False)  # fmt: skip
         colours = plt.get_cmap("cividis").with_extremes(bad="0.92")
-        for axis, metric in zip(axes[0], HEATMAP_METRICS):
+        for axis, metric in zip(axes[0], HEATMAP_METRICS, strict=True):
             effect = np.full((len(layers_a), len(layers_b)), np.nan)
             for i, la in enumerate(layers_a):
                 for j, lb in enumerate(layers_b):

@@ -118,7 +118,11 @@ def planted_verdict(related: list[dict[str, Any]], unrelated: list[dict[str, Any
 
 def _setup_macros(setup: dict[str, Any]) -> dict[str, str]:
     """The main comparison's setup: sources, token set, shapes, training, held-out losses, hook check."""
-    numbers = {"comparison": latex_text(setup["comparison"]), "model-a": latex_text(setup["a"]["source"]), "model-b": latex_text(setup["b"]["source"])}
+    numbers = {
+        "comparison": latex_text(setup["comparison"]),
+        "model-a": latex_text(setup["a"]["source"]),
+        "model-b": latex_text(setup["b"]["source"]),
+    }
     qualities = [q for side in ("a", "b") for q in setup[side]["quality"].values()]
     numbers["fvu-max"] = fmt(max(q["fvu"] for q in qualities))
     hook_checks = [q["hook_check"] for q in qualities if "hook_check" in q]
@@ -169,7 +173,9 @@ def number_macros(params: Params, main: dict[str, Any], planted: dict[str, list[
         "size-matched-draws": str(params.nulls.size_matched_draws),
         "ci-draws": str(params.nulls.ci_draws),
         "rsa-paper-max-n": str(params.nulls.rsa_paper_max_n),
-        "rsa-paper-skipped": str(sum(r["status"] == "ok" and r["rsa_paper"]["observed"] is None for r in main["records"] + main["buckets"])),
+        "rsa-paper-skipped": str(
+            sum(r["status"] == "ok" and r["rsa_paper"]["observed"] is None for r in main["records"] + main["buckets"])
+        ),
         "ci-fraction": fmt_share(params.nulls.ci_fraction),
         "ci-level": fmt_share(params.nulls.ci_level),
         **_filter_macros(params, summaries),

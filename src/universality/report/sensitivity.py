@@ -11,7 +11,12 @@ from universality.report.figures import PALETTE, STYLE, TEXT_WIDTH_IN, save_pdf
 from universality.report.latex import fmt, fmt_share, group_row, table_row, tabular
 from universality.sensitivity.variants import DIRECTIONS, GROUPS
 
-RULE_NAMES = {"unique_partner": "unique partner", "mutual_nn": "mutual NN", "assignment": "assignment", "paper_first_occurrence": "first B per A"}
+RULE_NAMES = {
+    "unique_partner": "unique partner",
+    "mutual_nn": "mutual NN",
+    "assignment": "assignment",
+    "paper_first_occurrence": "first B per A",
+}
 SIGNIFICANT = 0.05  # size-matched p at or below this counts as a significant layer pair in the table
 
 
@@ -88,17 +93,22 @@ def sensitivity_figure(records: list[dict[str, Any]], path) -> None:
     groups = list(dict.fromkeys(record["group"] for record in records))
     layer_pairs = list(dict.fromkeys((record["layer_a"], record["layer_b"]) for record in records))
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(len(rows), max(len(groups), 1), figsize=(TEXT_WIDTH_IN, 4.2), layout="constrained", sharey="row", squeeze=False)
+        figure, axes = plt.subplots(
+            len(rows), max(len(groups), 1), figsize=(TEXT_WIDTH_IN, 4.2), layout="constrained", sharey="row", squeeze=False
+        )
         for column, group in enumerate(groups):
             values = [value for g, value in _settings(records) if g == group]
             x = np.arange(len(values))
             for row, (metric, label) in enumerate(rows.items()):
                 axis = axes[row, column]
-                for colour, (layer_a, layer_b) in zip(PALETTE, layer_pairs):
-                    cells = [next(c for c in _cells(records, group, value) if (c["layer_a"], c["layer_b"]) == (layer_a, layer_b)) for value in values]
+                for colour, (layer_a, layer_b) in zip(PALETTE, layer_pairs, strict=True):
+                    cells = [
+                        next(c for c in _cells(records, group, value) if (c["layer_a"], c["layer_b"]) == (layer_a, layer_b))
+                        for value in values
+                    ]
                     y = [cell["n"] if metric == "n" else _observed(cell, metric) for cell in cells]
                     axis.plot(x, y, "o-", color=colour, markersize=2.5, linewidth=1, label=f"{layer_a} / {layer_b}")
-                    for position, cell in zip(x, cells):
+                    for position, cell in zip(x, cells, strict=True):
                         if cell["baseline"]:
                             axis.axvspan(position - 0.3, position + 0.3, color="0.9", linewidth=0, zorder=0)
                 axis.set_xticks(x, [_value_label(group, value) for value in values] if row == len(rows) - 1 else [], rotation=60)

@@ -135,6 +135,10 @@ def subspace_macros(results: dict[str, Any]) -> dict[str, str]:
     significance = "an RSA significant against the size-matched null after FDR control over the whole grid"
     macros["sem-summary"] = (
         f"Of the {len(grid)} cells of the grid ({count} categories at every layer pair), {len(scored)} hold enough one-to-one pairs to be "
-        + (f"scored, and {len(significant)} of them have {significance} ({where})." if significant else f"scored, and none of them has {significance}.")
+        + (
+            f"scored, and {len(significant)} of them have {significance} ({where})."
+            if significant
+            else f"scored, and none of them has {significance}."
+        )
     )
     return macros

@@ -73,7 +73,9 @@ def bucket_table(records: list[dict[str, Any]], metric: str) -> str:
             scores = record[metric]
             dims = [f"{scores['k_x']}/{scores['k_y']}"] if k else []
             size = scores["size_matched"]
-            body.append(table_row(lead + dims + [fmt(scores["observed"]), fmt(size["null_mean"]), fmt(size["effect"]), *_inference_cells(scores)]))
+            body.append(
+                table_row(lead + dims + [fmt(scores["observed"]), fmt(size["null_mean"]), fmt(size["effect"]), *_inference_cells(scores)])
+            )
     return tabular("l" + "r" * (columns - 1), head, body, long=True)
 
 
@@ -128,7 +130,11 @@ def planted_table(planted: dict[str, list[dict[str, Any]]]) -> str:
             if record["status"] != "ok":
                 body.append(_status_row(lead, record, columns))
                 continue
-            cells = [c for m in HEADLINE for c in (fmt(record[m]["observed"]), fmt(record[m]["size_matched"]["null_mean"]), fmt_p(record[m]["size_matched"]["p"]))]
+            cells = [
+                c
+                for m in HEADLINE
+                for c in (fmt(record[m]["observed"]), fmt(record[m]["size_matched"]["null_mean"]), fmt_p(record[m]["size_matched"]["p"]))
+            ]
             body.append(table_row(lead + cells))
     return tabular("l" + "r" * (columns - 1), head, body)
 
@@ -141,7 +147,11 @@ def filter_table(pair_summary: dict[str, Any]) -> str:
     for summary in pair_summary.values():
         filters = summary["filters"]
         removed = [str(filters[name]["removed"]) if filters[name]["enabled"] else "off" for name in FILTERS]
-        body.append(table_row([layers_cell(summary), f"{summary['rare_a']} / {summary['rare_b']}", str(filters["pairs"]), *removed, str(filters["kept"])]))
+        body.append(
+            table_row(
+                [layers_cell(summary), f"{summary['rare_a']} / {summary['rare_b']}", str(filters["pairs"]), *removed, str(filters["kept"])]
+            )
+        )
     return tabular("l" + "r" * (len(lead_columns) + len(FILTERS)), spanning_head(lead_columns, groups), body)
 
 

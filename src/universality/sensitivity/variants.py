@@ -63,16 +63,20 @@ def variants(params: Params) -> list[Variant]:
         out.append(dataclasses.replace(base, group="non_concept", value=value, baseline=changed == filters, filters=changed))
     for enabled in (False, True):
         changed = dataclasses.replace(filters, held_out=dataclasses.replace(filters.held_out, enabled=enabled))
-        out.append(dataclasses.replace(base, group="held_out", value="on" if enabled else "off", baseline=changed == filters, filters=changed))
+        out.append(
+            dataclasses.replace(base, group="held_out", value="on" if enabled else "off", baseline=changed == filters, filters=changed)
+        )
     for fraction in settings.token_fractions:
-        out.append(dataclasses.replace(base, group="tokens", value=_fraction_label(fraction), baseline=fraction == 1.0, token_fraction=fraction))
+        out.append(
+            dataclasses.replace(base, group="tokens", value=_fraction_label(fraction), baseline=fraction == 1.0, token_fraction=fraction)
+        )
     return out
 
 
 def first_windows(windows: np.ndarray, fraction: float) -> np.ndarray:
     """Mask of the tokens in the first `fraction` of the windows (by window index; at least one window)."""
     distinct = np.unique(windows)
-    keep = distinct[: max(1, int(round(fraction * len(distinct))))]
+    keep = distinct[: max(1, round(fraction * len(distinct)))]
     return np.isin(windows, keep)
 
 

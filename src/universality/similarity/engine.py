@@ -31,15 +31,17 @@ class Engine:
     device: str = "cpu"
     max_rank_pairs: int = 1000
 
-    def reassignments(self, distinct_a: np.ndarray, group: np.ndarray, Y: np.ndarray) -> "Reassigned":
+    def reassignments(self, distinct_a: np.ndarray, group: np.ndarray, Y: np.ndarray) -> Reassigned:
         return Reassigned(distinct_a, group, Y, self)
 
-    def row_shuffles(self, X: np.ndarray, Y: np.ndarray) -> "RowShuffled":
+    def row_shuffles(self, X: np.ndarray, Y: np.ndarray) -> RowShuffled:
         return RowShuffled(X, Y, self)
 
     def observed(self, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
         """Every metric of the paired rows (rsa_paper: from its definition, nan above the size limit)."""
-        scores = FactoredScores(X, np.arange(len(X)), Y, self.variance, PRECISIONS[self.precision], self.device).scores(np.arange(len(X))[None])
+        scores = FactoredScores(X, np.arange(len(X)), Y, self.variance, PRECISIONS[self.precision], self.device).scores(
+            np.arange(len(X))[None]
+        )
         scores["rsa_paper"] = [rsa_paper(X, Y) if len(X) <= self.max_rank_pairs else np.nan]
         return {metric: float(scores[metric][0]) for metric in METRICS}
 

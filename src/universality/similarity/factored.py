@@ -145,18 +145,23 @@ class FactoredScores:
             "pc1_corr": _numpy(torch.einsum("bi,bij,j->b", pc1_x.expand(len(cross), -1), cross, self.pc1_y).abs()),
         }
         bases = []
-        for value, vector in zip(eigenvalues, vectors):
+        for value, vector in zip(eigenvalues, vectors, strict=True):
             rank = int((value > value[0] * _RANK_TOLERANCE[self.dtype]).sum())
             k_x = kept_dimensions(np.sqrt(_numpy(value[:rank])), self.variance)
             bases.append((vector[:, :rank], vector[:, :k_x] / torch.sqrt(value[:k_x])))
         if self.uniform:
-            (basis, whitening), = bases
+            ((basis, whitening),) = bases
             nuclear = _nuclear_norms(basis.T @ cross @ self.basis_y)
             canonical = whitening.T @ cross @ self.w_y
             svcca = _nuclear_norms(canonical, clip=True) / min(canonical.shape[1:])
         else:
-            nuclear = torch.cat([_nuclear_norms((basis.T @ c @ self.basis_y)[None]) for (basis, _), c in zip(bases, cross)])
-            svcca = torch.cat([_nuclear_norms((w.T @ c @ self.w_y)[None], clip=True) / min(w.shape[1], self.k_y) for (_, w), c in zip(bases, cross)])
+            nuclear = torch.cat([_nuclear_norms((basis.T @ c @ self.basis_y)[None]) for (basis, _), c in zip(bases, cross, strict=True)])
+            svcca = torch.cat(
+                [
+                    _nuclear_norms((w.T @ c @ self.w_y)[None], clip=True) / min(w.shape[1], self.k_y)
+                    for (_, w), c in zip(bases, cross, strict=True)
+                ]
+            )
         out["procrustes"] = _numpy(nuclear / torch.sqrt(torch.diagonal(cxx, dim1=1, dim2=2).sum(dim=1) * self.y_trace))
         out["svcca"] = _numpy(svcca)
         return out

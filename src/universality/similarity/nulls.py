@@ -98,7 +98,7 @@ def permutations_to_score(size: int, requested: int, rng: np.random.Generator) -
 
 def _distinct_rows_on_both_sides(X: np.ndarray, Y: np.ndarray) -> bool:
     """Whether neither side is one row repeated (an O(n d) check: some row differs from the first)."""
-    return bool((X != X[0]).any() and (Y != Y[0]).any())
+    return bool((X[0] != X).any() and (Y[0] != Y).any())
 
 
 def subsampling_interval(observed: float, subsample_scores: np.ndarray, n_groups: int, n_sub: int, level: float) -> list[float]:
@@ -111,10 +111,12 @@ def subsampling_interval(observed: float, subsample_scores: np.ndarray, n_groups
 
 def subsample_size(n_groups: int, fraction: float) -> int | None:
     """Groups per subsample: `fraction` of them, at least 2 and at most all but one (None below 3 groups)."""
-    return min(n_groups - 1, max(2, int(round(fraction * n_groups)))) if n_groups >= 3 else None
+    return min(n_groups - 1, max(2, round(fraction * n_groups))) if n_groups >= 3 else None
 
 
-def compare(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePools, engine: Engine, settings: NullSettings, seed) -> dict[str, Any]:
+def compare(
+    X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePools, engine: Engine, settings: NullSettings, seed
+) -> dict[str, Any]:
     """Every metric of paired rows with its three nulls, effects and a subsampling interval.
 
     Subsets that cannot be scored get a status instead of a score: fewer than MIN_PAIRS pairs,
@@ -136,7 +138,7 @@ def compare(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePool
     null_scores = {"row_shuffle": shuffled.scores(shuffles)}
     exhaustive = {"row_shuffle": shuffles_exhaustive, "size_matched": False}
     reference = {"row_shuffle": observed, "size_matched": observed}
-    if G == n:
+    if n == G:
         null_scores["group"], exhaustive["group"], reference["group"] = null_scores["row_shuffle"], shuffles_exhaustive, observed
     elif G >= 2:
         reassignments, exhaustive["group"] = permutations_to_score(G, settings.permutations, rng)
@@ -159,7 +161,10 @@ def compare(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePool
     for metric in METRICS:
         scores = np.array([d[metric] for d in subsamples])
         finite = len(scores) > 1 and np.isfinite(scores).all() and np.isfinite(observed[metric])
-        result[metric] = {"observed": observed[metric], "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite else None}
+        result[metric] = {
+            "observed": observed[metric],
+            "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite else None,
+        }
         for null in NULLS:
             if null in null_scores:
                 anchor = reference[null][metric] if np.isfinite(observed[metric]) else np.nan
@@ -168,7 +173,9 @@ def compare(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, pools: FeaturePool
                 result[metric][null] = summarize(np.nan, np.array([])) | {"status": "one group"}
     if n > engine.max_rank_pairs:
         status = f"not computed: n above nulls.rsa_paper_max_n ({engine.max_rank_pairs})"
-        result["rsa_paper"] = {"observed": None, "ci": None} | {null: summarize(np.nan, np.array([])) | {"status": status} for null in NULLS}
+        result["rsa_paper"] = {"observed": None, "ci": None} | {
+            null: summarize(np.nan, np.array([])) | {"status": status} for null in NULLS
+        }
     result["svcca"] |= {"k_x": svcca_detail.k_x, "k_y": svcca_detail.k_y, "canonical_correlations": svcca_detail.correlations.tolist()}
     result["null_scores"] = null_scores
     return result
@@ -186,7 +193,7 @@ def family_q_values(records: dict[str, list[dict[str, Any]]]) -> None:
             for metric, null in itertools.product(METRICS, NULLS):
                 if record.get("status") == "ok" and record[metric][null]["p"] is not None:
                     tests.setdefault(_test_key(comparison, record, metric, null), record[metric][null]["p"])
-    q = dict(zip(tests, false_discovery_control(list(tests.values())))) if tests else {}
+    q = dict(zip(tests, false_discovery_control(list(tests.values())), strict=True)) if tests else {}
     for comparison, group in records.items():
         for record in group:
             for metric, null in itertools.product(METRICS, NULLS):

@@ -48,7 +48,9 @@ class RankedScores:
         if self.uniform:
             ranks = self._ranks(np.arange(self.G))
             self.identity_ranks, self.identity_moments = _symmetric(ranks, self.k_idx, self.l_idx, self.G), self._pair_moments(ranks)
-            self.y_weights = _symmetric(self.y_pair_sums, self.k_idx, self.l_idx, self.G) * (1 + np.eye(self.G))  # diagonal counted once in the half-sum
+            self.y_weights = _symmetric(self.y_pair_sums, self.k_idx, self.l_idx, self.G) * (
+                1 + np.eye(self.G)
+            )  # diagonal counted once in the half-sum
 
     def _pair_sums(self, matrix: np.ndarray) -> np.ndarray:
         """Sum of the upper-triangle entries of a symmetric n x n matrix per group pair (k <= l)."""
@@ -85,8 +87,8 @@ class RankedScores:
         """Average ranks of X's centred-cosine triangle, per group pair: each distinct value weighted by its entries."""
         where = np.empty(self.G, dtype=np.int64)
         where[reassignment] = np.arange(self.G)  # which group holds distinct row a
-        k, l = np.minimum(where[self.k_idx], where[self.l_idx]), np.maximum(where[self.k_idx], where[self.l_idx])
-        weight_of_d_pair = self.entries[_pair_index(k, l, self.G)]
+        low, high = np.minimum(where[self.k_idx], where[self.l_idx]), np.maximum(where[self.k_idx], where[self.l_idx])
+        weight_of_d_pair = self.entries[_pair_index(low, high, self.G)]
         weight = np.bincount(self.value_of_pair, weights=weight_of_d_pair, minlength=len(self.values))
         value_rank = np.cumsum(weight) - weight + (weight + 1) / 2
         d_pair_rank = value_rank[self.value_of_pair]
@@ -94,9 +96,9 @@ class RankedScores:
                                        np.maximum(reassignment[self.k_idx], reassignment[self.l_idx]), self.G)]  # fmt: skip
 
 
-def _pair_index(k: np.ndarray, l: np.ndarray, G: int) -> np.ndarray:
-    """Position of group pair (k <= l) in `np.triu_indices(G)` order."""
-    return k * G - k * (k - 1) // 2 + (l - k)
+def _pair_index(low: np.ndarray, high: np.ndarray, G: int) -> np.ndarray:
+    """Position of group pair (low <= high) in `np.triu_indices(G)` order."""
+    return low * G - low * (low - 1) // 2 + (high - low)
 
 
 def _symmetric(pair_values: np.ndarray, k_idx: np.ndarray, l_idx: np.ndarray, G: int) -> np.ndarray:

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 SubsetBuilder = Callable[[pd.DataFrame, pd.DataFrame], list[Subset]]
 
 
-def score_subsets(params: Params, comparison: str, build_subsets: SubsetBuilder, scored: dict | None = None) -> tuple[list[dict], pd.DataFrame]:
+def score_subsets(
+    params: Params, comparison: str, build_subsets: SubsetBuilder, scored: dict | None = None
+) -> tuple[list[dict], pd.DataFrame]:
     """Result records and null scores of every subset of every layer pair of `comparison`, one unit per layer pair.
 
     A subset is scored once: one with the same pairs as a subset in `scored` (another stage's, see
@@ -97,7 +99,19 @@ def score_layer_pair(params: Params, comparison: str, layer_a: int, layer_b: int
     return records, nulls
 
 
-_RECORD_FIELDS = ("layer_a", "layer_b", "subset", "label", "kind", "pairs_before_filter", "removed_by_filters", "distinct_a", "pairs_digest", "collapse", "planted")
+_RECORD_FIELDS = (
+    "layer_a",
+    "layer_b",
+    "subset",
+    "label",
+    "kind",
+    "pairs_before_filter",
+    "removed_by_filters",
+    "distinct_a",
+    "pairs_digest",
+    "collapse",
+    "planted",
+)
 
 
 def scored_in(directory) -> dict[tuple, tuple[dict, dict | None]]:
@@ -105,9 +119,16 @@ def scored_in(directory) -> dict[tuple, tuple[dict, dict | None]]:
     null_scores = io.read_parquet(directory / "null_scores.parquet")
     out = {}
     for record in io.read_json(directory / "results.json"):
-        rows = null_scores[(null_scores["layer_a"] == record["layer_a"]) & (null_scores["layer_b"] == record["layer_b"]) & (null_scores["subset"] == record["subset"])]
+        rows = null_scores[
+            (null_scores["layer_a"] == record["layer_a"])
+            & (null_scores["layer_b"] == record["layer_b"])
+            & (null_scores["subset"] == record["subset"])
+        ]
         by_null = {null: {metric: draws[metric].to_numpy() for metric in METRICS} for null, draws in rows.groupby("null", sort=False)}
-        out[record["layer_a"], record["layer_b"], record["pairs_digest"]] = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}, by_null or None
+        out[record["layer_a"], record["layer_b"], record["pairs_digest"]] = (
+            {k: v for k, v in record.items() if k not in _RECORD_FIELDS},
+            by_null or None,
+        )
     return out
 
 

@@ -24,4 +24,6 @@ def load_language_model(params: Params, model: str, device: str = "cpu") -> tupl
     if kind == "pretrained":
         name, checkpoint = read_model_name(model)
         return load_hub_model(name, device=device, checkpoint=checkpoint), name if checkpoint is None else f"{name}@{checkpoint}"
-    raise ValueError(f"model {model!r} is of kind {kind!r}, not a language model: SAEs are trained here on trained or pretrained models only")
+    raise ValueError(
+        f"model {model!r} is of kind {kind!r}, not a language model: SAEs are trained here on trained or pretrained models only"
+    )

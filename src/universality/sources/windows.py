@@ -28,9 +28,8 @@ TOKENS_FILE = "tokens.safetensors"
 DOCUMENTS_FILE = "documents.parquet"
 VOCABULARY_FILE = "vocabulary.parquet"
 
-def pack_documents(
-    token_lists: Sequence[Sequence[int]], context_length: int, bos_id: int, pad_id: int
-) -> tuple[np.ndarray, np.ndarray]:
+
+def pack_documents(token_lists: Sequence[Sequence[int]], context_length: int, bos_id: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Pack whole documents into windows that start with BOS, padding each window's tail.
 
     A document that does not fit in the current window starts a new one; a document longer
@@ -87,7 +86,9 @@ class TokenSet:
         return io.sha256_arrays(windows, mask.astype(np.uint8))
 
 
-def pack_split(analysed: Sequence[Sequence[int]], training: Sequence[Sequence[int]], context_length: int, bos_id: int, pad_id: int) -> TokenSet:
+def pack_split(
+    analysed: Sequence[Sequence[int]], training: Sequence[Sequence[int]], context_length: int, bos_id: int, pad_id: int
+) -> TokenSet:
     """A token set whose analysis windows hold the `analysed` documents and whose training
     windows hold the `training` ones, packed apart so that no window mixes the two."""
     (analysis_windows, analysis_owners), (training_windows, training_owners) = (
@@ -109,7 +110,9 @@ def split_windows(n_windows: int, n_analysis: int, seed: int) -> np.ndarray:
 
 def vocabulary_table(texts: list[str], special_ids: set[int]) -> pd.DataFrame:
     """One row per token id: its decoded text and whether it is special."""
-    return pd.DataFrame({"id": np.arange(len(texts), dtype=np.int64), "text": texts, "special": [i in special_ids for i in range(len(texts))]})
+    return pd.DataFrame(
+        {"id": np.arange(len(texts), dtype=np.int64), "text": texts, "special": [i in special_ids for i in range(len(texts))]}
+    )
 
 
 def save_token_set(

@@ -22,5 +22,7 @@ def run(params: Params) -> None:
     except AnonymityError as err:
         sys.exit(f"error: {err}")
     cached = sum(name.startswith("dvc-remote/") for name in files)
-    print(f"wrote {ARCHIVE} ({ARCHIVE.stat().st_size / 1e6:.1f} MB): {len(files) - cached} files of HEAD, {cached} cached objects; "
-          f"unpack it, then `make pull-cache` fetches from the bundled remote")
+    print(
+        f"wrote {ARCHIVE} ({ARCHIVE.stat().st_size / 1e6:.1f} MB): {len(files) - cached} files of HEAD, {cached} cached objects; "
+        f"unpack it, then `make pull-cache` fetches from the bundled remote"
+    )

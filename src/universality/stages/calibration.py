@@ -25,7 +25,9 @@ def _check_declared(params: Params) -> None:
     declared = yaml.safe_load(layout.DVC_FILE.read_text())["stages"][STAGE]["deps"]
     missing = [path for path in replicate_inputs(params) if path not in declared]
     if missing:
-        raise ValueError(f"{layout.DVC_FILE}: stage {STAGE} lacks the deps {missing} (paper.replicates); add one line each so that DVC reruns it")
+        raise ValueError(
+            f"{layout.DVC_FILE}: stage {STAGE} lacks the deps {missing} (paper.replicates); add one line each so that DVC reruns it"
+        )
 
 
 def _scores(name: str):

@@ -25,6 +25,8 @@ def run(params: Params) -> None:
     for where, stages in sorted(check.machines.items()):
         print(f"  {len(stages)} stage outputs made on {where}")
     if check.not_pulled:
-        print(f"{len(check.not_pulled)} stage outputs are not in this workspace (fetch them with `dvc pull`): {', '.join(check.not_pulled)}")
+        print(
+            f"{len(check.not_pulled)} stage outputs are not in this workspace (fetch them with `dvc pull`): {', '.join(check.not_pulled)}"
+        )
     if check.problems:
         sys.exit("error: the cache does not match its manifest:\n  " + "\n  ".join(check.problems))

@@ -32,7 +32,12 @@ CURVE_VARIANTS = ("matched", "deduplicated_best", "deduplicated_mean")
 def _curve_rows(key: str, buckets: list[dict], metric: str) -> list[dict]:
     rows = []
     for index, bucket in enumerate(buckets):
-        row = {"layer_pair": key, "bucket_index": index, "bucket": bucket["subset"], "raw": bucket["raw"][metric] if bucket["raw"] else None}
+        row = {
+            "layer_pair": key,
+            "bucket_index": index,
+            "bucket": bucket["subset"],
+            "raw": bucket["raw"][metric] if bucket["raw"] else None,
+        }
         for variant in CURVE_VARIANTS:
             scores = entry_scores(bucket[variant], metric)
             row[variant] = scores["mean"] if scores else None
@@ -72,7 +77,9 @@ def collapse_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -
     reverse = io.read_parquet(layout.pair(name) / f"reverse_{key}.parquet")
     buckets = range_buckets(pairs[pairs["kept"]], params.subsets.ranges)
     live = (summary[key]["live_a"], summary[key]["live_b"])
-    analysed = bucket_analysis(engine_for(params), cache_a.W_dec, cache_b.W_dec, buckets, live, settings, generator(settings.seed, (layer_a, layer_b)))
+    analysed = bucket_analysis(
+        engine_for(params), cache_a.W_dec, cache_b.W_dec, buckets, live, settings, generator(settings.seed, (layer_a, layer_b))
+    )
     hub_ids = hubs(pairs, params.hubs.count)["a_feature"].tolist()
     anatomy = hub_anatomies(pairs, reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
     trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in VERDICT_METRICS}
@@ -84,5 +91,8 @@ def _write(name: str, results: dict, curves: dict[str, list[dict]], metrics: dic
     with provenance.output_set(layout.collapse(name)) as directory:
         io.write_json(directory / "results.json", results)
         for metric, rows in curves.items():
-            io.write_text(directory / f"curves_{metric}.csv", pd.DataFrame(rows, columns=None if rows else ["layer_pair", "bucket_index"]).to_csv(index=False))
+            io.write_text(
+                directory / f"curves_{metric}.csv",
+                pd.DataFrame(rows, columns=None if rows else ["layer_pair", "bucket_index"]).to_csv(index=False),
+            )
     io.write_json(layout.stage_metrics(name, "collapse"), metrics)

@@ -31,7 +31,10 @@ def _setup(params: Params, comparison: str) -> dict:
             "model_spec": provenance.recorded_params(caches, f"models.{params.sources[source].model}"),
             "quality": io.read_json(caches / layout.QUALITY_FILE),
         }
-    return {"comparison": comparison, "token_set": provenance.recorded_params(layout.tokens(spec.tokens), f"token_sets.{spec.tokens}")} | sides
+    return {
+        "comparison": comparison,
+        "token_set": provenance.recorded_params(layout.tokens(spec.tokens), f"token_sets.{spec.tokens}"),
+    } | sides
 
 
 def _restricted(cache: ActivationCache, text: TokenText | None, rows: np.ndarray) -> tuple[ActivationCache, TokenText | None]:
@@ -67,7 +70,9 @@ def run(params: Params, name: str) -> None:
         io.write_json(directory / "summary.json", summary)
         io.write_json(directory / "hubs.json", hub_tables)
         io.write_json(directory / "setup.json", _setup(params, name))
-    io.write_json(layout.stage_metrics(name, "pair"), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()})
+    io.write_json(
+        layout.stage_metrics(name, "pair"), {key: _headline(record, params.subsets.one_to_one) for key, record in summary.items()}
+    )
 
 
 def pair_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -> tuple[LayerPairTables, dict]:

@@ -25,7 +25,9 @@ def _family(params: Params, results: dict[str, Any]) -> dict[str, list[dict]]:
     """The Benjamini-Hochberg family: every scored subset whose p the manuscript prints: main body, appendix,
     the shuffled-window null and the planted checks."""
     family = {params.paper.main: results["records"] + results["buckets"]}
-    for name, records in [(params.paper.shuffled, results["shuffled"])] + [(getattr(params.paper, role), records) for role, records in results["planted"].items()]:
+    for name, records in [(params.paper.shuffled, results["shuffled"])] + [
+        (getattr(params.paper, role), records) for role, records in results["planted"].items()
+    ]:
         family.setdefault(name, []).extend(records)
     return family
 
@@ -62,7 +64,10 @@ def load_results(params: Params) -> dict[str, Any]:
         "setup": io.read_json(pair / "setup.json"),
         "hubs": io.read_json(pair / "hubs.json"),
         "shuffled": io.read_json(layout.scored(params.paper.shuffled, MAIN) / "results.json"),
-        "planted": {role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json") for role in ("planted_related", "planted_unrelated")},
+        "planted": {
+            role: io.read_json(layout.scored(getattr(params.paper, role), MAIN) / "results.json")
+            for role in ("planted_related", "planted_unrelated")
+        },
         "calibration": io.read_json(layout.calibration() / "results.json"),
         "collapse": io.read_json(layout.collapse(main) / "results.json"),
         "sensitivity": io.read_json(layout.sensitivity(main) / "results.json"),

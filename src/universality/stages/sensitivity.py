@@ -58,8 +58,25 @@ def _headline(records: list[dict]) -> dict:
     out: dict = {}
     for record in records:
         scores = {metric: record[metric]["observed"] for metric in ("svcca", "rsa") if record["status"] == "ok"}
-        out.setdefault(f"L{record['layer_a']}_L{record['layer_b']}", {})[f"{record['group']}={record['value']}"] = {"n": record["n"]} | scores
+        out.setdefault(f"L{record['layer_a']}_L{record['layer_b']}", {})[f"{record['group']}={record['value']}"] = {
+            "n": record["n"]
+        } | scores
     return out
+
+
+def _scorer(engine, settings, seed: list[int]):
+    """score(pairing_key, subset, W, tables) for one layer pair, memoised: rules of one pairing that give the same 1-1 set share its scores."""
+    scored: dict = {}
+
+    def score(pairing_key, subset, W, tables):
+        key = (pairing_key, pairs_digest(subset))
+        if key not in scored:
+            pools = feature_pools(*W, tables.pairs, tables.reverse)
+            scored[key] = score_pairs(subset, *W, pools, engine, settings, seed)
+            scored[key].pop("null_scores", None)
+        return scored[key]
+
+    return score
 
 
 def run(params: Params, name: str) -> None:
@@ -75,16 +92,7 @@ def run(params: Params, name: str) -> None:
     baseline = next(variant for variant in grid if variant.baseline)
     for layer_pair in params.layer_pairs(name):
         caches = load_layer_pair(comparison, *layer_pair)
-        scored: dict = {}  # (pairing, pairs digest) -> scores: rules of one pairing that give the same 1-1 set share its scores
-
-        def score(pairing_key, subset, W, tables):
-            key = (pairing_key, pairs_digest(subset))
-            if key not in scored:
-                pools = feature_pools(*W, tables.pairs, tables.reverse)
-                scored[key] = score_pairs(subset, *W, pools, engine, settings, [params.nulls.seed, *layer_pair])
-                scored[key].pop("null_scores", None)
-            return scored[key]
-
+        score = _scorer(engine, settings, [params.nulls.seed, *layer_pair])
         pairings = {baseline.pairing_key: pair_variant(params, baseline, caches, text)}
         reference = pairings[baseline.pairing_key][0].pairs[["b_feature", "a_partner"]]
         for variant in tqdm(grid, desc=f"sensitivity {name} L{layer_pair[0]}-L{layer_pair[1]}", unit="variant"):

@@ -60,7 +60,9 @@ def run(params: Params, name: str) -> None:
         _write(name, {"status": status, "identity": [], "categories": [], "sizes": {}, "grid": []}, {})
         return
     categories, labels = category_labels(params, comparison.tokens, text)
-    embeddings = [load_language_model(params, params.sources[source].model)[0].W_E.detach().cpu().numpy() for source in (comparison.a, comparison.b)]
+    embeddings = [
+        load_language_model(params, params.sources[source].model)[0].W_E.detach().cpu().numpy() for source in (comparison.a, comparison.b)
+    ]
     engine, nulls, rule = engine_for(params), null_settings(params.nulls), params.subsets.one_to_one
     sizes = {category: {"tokens": int((labels == c).sum()), "a": {}, "b": {}} for c, category in enumerate(categories)}
     identity, grid = [], {category: [] for category in categories}
@@ -77,7 +79,7 @@ def run(params: Params, name: str) -> None:
 
         tokens = [identity_tokens(ids, settings.identity_share) for ids in top_ids]
         mask = identity_pairs(one, *tokens)
-        E = [top_token_rows(embedding, ids) for embedding, ids in zip(embeddings, top_ids)]
+        E = [top_token_rows(embedding, ids) for embedding, ids in zip(embeddings, top_ids, strict=True)]
         identity.append({"layer_a": layer_a, "layer_b": layer_b, "n": len(one), "identity_pairs": int(mask.sum()),
                          "identity_share": float(mask.mean()) if len(one) else None,
                          "identity_features_a": int((tokens[0] >= 0).sum()), "identity_features_b": int((tokens[1] >= 0).sum()),
@@ -90,7 +92,9 @@ def run(params: Params, name: str) -> None:
             sizes[category]["a"][str(layer_a)] = int((assigned[0] == c).sum())
             sizes[category]["b"][str(layer_b)] = int((assigned[1] == c).sum())
             inside = pairs_in_category(one, *assigned, c)
-            grid[category].append({"layer_a": layer_a, "layer_b": layer_b, "category": category} | _scores(inside, *W, pools, engine, nulls, seed))
+            grid[category].append(
+                {"layer_a": layer_a, "layer_b": layer_b, "category": category} | _scores(inside, *W, pools, engine, nulls, seed)
+            )
     family_q_values(grid)  # one family: every category at every layer pair
     cells = [record for records in grid.values() for record in records]
     results = {"status": "ok", "rule": _rule(params), "identity": identity, "categories": categories, "sizes": sizes, "grid": cells}

@@ -34,7 +34,11 @@ def stale_stages() -> list[str]:
 
 
 def _first_difference(path: str, found: str, expected: str) -> str:
-    diff = [line for line in difflib.unified_diff(expected.splitlines(), found.splitlines(), lineterm="", n=0) if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    diff = [
+        line
+        for line in difflib.unified_diff(expected.splitlines(), found.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
     return f"{path} differs from what the results files give (run `dvc repro render`): " + " | ".join(diff[:2])
 
 
@@ -61,7 +65,9 @@ def pdf_mismatches(expected_files: list[Path]) -> list[str]:
     printed = readback.printed_numbers(text)
     for path in expected_files:
         if path != numbers_file and path.exists():
-            problems += [f"{layout.PAPER_PDF} does not show this row of {path}: {row}" for row in readback.missing_rows(path.read_text(), printed)]
+            problems += [
+                f"{layout.PAPER_PDF} does not show this row of {path}: {row}" for row in readback.missing_rows(path.read_text(), printed)
+            ]
     return problems
 
 
@@ -87,4 +93,6 @@ def run(params: Params) -> None:
         log.error("%s", problem)
     if problems:
         raise SystemExit(f"verify: {len(problems)} problem(s) in {layout.PAPER_PDF} and its sources (listed above)")
-    log.info("verify: %s shows all %d generated files; the sources match the results and dvc status is clean", layout.PAPER_PDF, len(expected))
+    log.info(
+        "verify: %s shows all %d generated files; the sources match the results and dvc status is clean", layout.PAPER_PDF, len(expected)
+    )

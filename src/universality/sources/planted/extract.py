@@ -31,8 +31,12 @@ def build(name: str, params: Params, out: Path) -> dict:
     log.info("%s: FVU %.4f, L0 %.2f, dead %.3f", name, quality["fvu"], quality["l0"], quality["dead_fraction"])
     W_dec = sae.W_dec.detach().numpy()
     meta = cache_meta(name, 0, "planted_activations", str(layout.sae(name, 0)), token_hash, codes, activations.shape[1], quality, "cpu")
-    cache = ActivationCache(codes=codes, W_dec=W_dec, meta=meta, world_ids=planted_labels(W_dec, dictionary.feature_vectors, dictionary.world_ids))
+    cache = ActivationCache(
+        codes=codes, W_dec=W_dec, meta=meta, world_ids=planted_labels(W_dec, dictionary.feature_vectors, dictionary.world_ids)
+    )
     save_cache(out / layout.cache_file(0), cache)
     # one pass, no checkpoints; the fingerprint keeps the (declared) scratch folder in git
-    io.write_json(layout.extract_scratch(name) / FINGERPRINT_FILE, {"token_hash": token_hash, "sae": str(layout.sae(name, 0)), "checkpoints": False})
+    io.write_json(
+        layout.extract_scratch(name) / FINGERPRINT_FILE, {"token_hash": token_hash, "sae": str(layout.sae(name, 0)), "checkpoints": False}
+    )
     return {"L0": quality}

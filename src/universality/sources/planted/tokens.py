@@ -21,7 +21,9 @@ def build(name: str, params: Params, out: Path) -> None:
     latents = sample_latents(world, probabilities, world.n_tokens, seed=world.seed)
     mask = np.ones(world.n_tokens, dtype=np.uint8)
     token_hash = io.sha256_arrays(latents.indptr, latents.indices, latents.data, mask)
-    log.info("planted world: %d tokens, %.2f latent features per token, hash %s", world.n_tokens, latents.nnz / world.n_tokens, token_hash[:12])
+    log.info(
+        "planted world: %d tokens, %.2f latent features per token, hash %s", world.n_tokens, latents.nnz / world.n_tokens, token_hash[:12]
+    )
     tensors = {
         "latent_indptr": latents.indptr.astype(np.int64),
         "latent_indices": latents.indices.astype(np.int32),

@@ -16,7 +16,10 @@ def load(name: str, params: Params, device: str) -> tuple:
     (model_name, checkpoint), entries = read_model_name(params.sources[name].model), read_sae_entries(name)
     model = load_hub_model(model_name, device=device, checkpoint=checkpoint)
     saes = {layer: load_pretrained_sae(e["loader"], e["release"], e["sae_id"], device) for layer, e in entries.items()}
-    descriptions = {"model": model_name if checkpoint is None else f"{model_name}@{checkpoint}", "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()}}
+    descriptions = {
+        "model": model_name if checkpoint is None else f"{model_name}@{checkpoint}",
+        "saes": {layer: f"{e['loader']}:{e['release']}/{e['sae_id']}" for layer, e in entries.items()},
+    }
     return model, saes, descriptions
 
 

@@ -95,7 +95,9 @@ def sparsify_converter(path: str | Path, device: str = "cpu", cfg_overrides: dic
     return cfg, state
 
 
-def _sparsify_hub_converter(repo_id: str, folder_name: str, device: str = "cpu", force_download: bool = False, cfg_overrides: dict | None = None):
+def _sparsify_hub_converter(
+    repo_id: str, folder_name: str, device: str = "cpu", force_download: bool = False, cfg_overrides: dict | None = None
+):
     hf_hub_download(repo_id, f"{folder_name}/cfg.json", force_download=force_download)
     weights = hf_hub_download(repo_id, f"{folder_name}/sae.safetensors", force_download=force_download)
     cfg, state = sparsify_converter(Path(weights).parent, device=device, cfg_overrides=cfg_overrides)
@@ -112,7 +114,9 @@ def load_pretrained_sae(loader: str, release: str, sae_id: str, device: str = "c
     if loader == "sparsify":
         if local.is_dir():
             return SAE.load_from_disk(local, device=device, converter=sparsify_converter)
-        return hub_call(f"SAE {release}/{sae_id}", lambda: SAE.from_pretrained(release, sae_id, device=device, converter=_sparsify_hub_converter))
+        return hub_call(
+            f"SAE {release}/{sae_id}", lambda: SAE.from_pretrained(release, sae_id, device=device, converter=_sparsify_hub_converter)
+        )
     if local.is_dir():
         return SAE.load_from_disk(local, device=device)
     return hub_call(f"SAE {release}/{sae_id}", lambda: SAE.from_pretrained(release, sae_id, device=device))

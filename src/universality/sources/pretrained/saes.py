@@ -11,5 +11,7 @@ from universality.sources.pretrained.names import write_sae_entries
 def build(name: str, params: Params, out: Path) -> None:
     source = params.sources[name]
     sae = source.sae
-    entries = {layer: {"loader": sae.loader, "release": sae.release, "sae_id": sae.sae_id.format(layer=layer)} for layer in params.layers(name)}
+    entries = {
+        layer: {"loader": sae.loader, "release": sae.release, "sae_id": sae.sae_id.format(layer=layer)} for layer in params.layers(name)
+    }
     write_sae_entries(out, entries)

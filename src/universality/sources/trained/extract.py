@@ -16,7 +16,16 @@ def load(name: str, params: Params, device: str) -> tuple:
     """The model under source `name` and its SAEs on `device`, with what identifies them (weights' hashes)."""
     model, weights = load_language_model(params, params.sources[name].model, device=device)
     saes = {layer: load_sae(layout.sae(name, layer), device=device) for layer in params.layers(name)}
-    return model, saes, {"model": weights, "saes": {layer: f"{layout.sae(name, layer)} sha256:" + io.sha256_file(layout.sae(name, layer) / SAE_WEIGHTS_FILE) for layer in saes}}
+    return (
+        model,
+        saes,
+        {
+            "model": weights,
+            "saes": {
+                layer: f"{layout.sae(name, layer)} sha256:" + io.sha256_file(layout.sae(name, layer) / SAE_WEIGHTS_FILE) for layer in saes
+            },
+        },
+    )
 
 
 def build(name: str, params: Params, out: Path) -> dict:
