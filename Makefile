@@ -9,7 +9,7 @@ DEBIAN_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended p
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup system-packages paper verify test clean pull-cache pull-activations pull-saes push-cache check-cache anonymous-artifact
+.PHONY: setup system-packages paper verify test lint format dvc-deps clean pull-cache pull-activations pull-saes push-cache check-cache anonymous-artifact
 
 setup: system-packages $(VENV)/.installed
 
@@ -38,8 +38,22 @@ verify:
 
 # Two workers: one builds the tiny end-to-end project while the other runs the unit tests; then
 # both test copies of it (the reviewer's round trip, one xdist group, on one of them).
-test: setup $(VENV)/.ray-installed
+test: setup $(VENV)/.ray-installed lint
 	python -m pytest -n 2 --dist loadgroup
+
+# Format, lint and types (settings in pyproject.toml); any finding fails. `make format` fixes what it can.
+lint: setup
+	ruff format --check src tests bench
+	ruff check src tests bench
+	mypy
+
+format: setup
+	ruff format src tests bench
+	ruff check --fix src tests bench
+
+# dvc.yaml's code blocks, written from each stage's import closure (tests/test_dvc_deps.py checks them).
+dvc-deps: setup
+	python tests/import_closure.py
 
 # The optional `ray` executor (docs/scaling.md): the tests run every stage that fans out on it too.
 $(VENV)/.ray-installed: $(VENV)/.installed

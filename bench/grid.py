@@ -43,15 +43,15 @@ PYTHIA_WORKERS = (1, 2, 8, 24, 72, 144)
 def grid_units(params):
     """The appendix grid's units: (key, function, arguments) per layer pair of the comparison."""
     from universality.executors import Unit
+    from universality.layer_pairs import score_unit
     from universality.pairing.subsets import cumulative_buckets, range_buckets
-    from universality.similarity.scoring import score_layer_pair
 
     subsets = params.subsets
 
     def buckets(kept, _edges):
         return cumulative_buckets(kept, subsets.cumulative) + range_buckets(kept, subsets.ranges)
 
-    return [Unit((a, b), score_layer_pair, (params, COMPARISON, a, b, buckets, {})) for a, b in params.layer_pairs(COMPARISON)]
+    return [Unit((a, b), score_unit, (params, COMPARISON, a, b, buckets, {})) for a, b in params.layer_pairs(COMPARISON)]
 
 
 def digest(results: dict) -> str:

@@ -77,7 +77,7 @@ def gemm_flops(n: int, groups: int, settings: NullSettings) -> float:
     return row_shuffle + group + draws
 
 
-def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> float:
+def matmul_rate(device: str, size: int = 2048, repeats: int = 5) -> dict[str, float]:
     """Measured float32 and float64 FLOP/s of a square matmul."""
     rates = {}
     for name, dtype in (("float32", torch.float32), ("float64", torch.float64)):

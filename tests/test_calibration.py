@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from universality.calibration.references import by_layer_pair, calibrate, gap_fraction
 from universality.pairing.shuffled import shuffled_rows
-from universality.similarity.calibration import by_layer_pair, calibrate, gap_fraction
 from universality.similarity.metrics import METRICS
 
 

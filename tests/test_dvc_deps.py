@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from import_closure import SOURCE_STAGES, stage_closure
+from import_closure import SOURCE_STAGES, stage_closure, written_dvc_yaml
 
 from universality import layout
 from universality.sources import KINDS, implementation
@@ -55,16 +55,33 @@ def test_every_stage_declares_exactly_its_import_closure(stages):
     assert not problems, "\n".join(problems)
 
 
-def test_every_stage_has_a_module(stages):
-    from universality.cli import COMMANDS
+def test_the_code_blocks_are_the_ones_the_code_gives():
+    text = (REPO / "dvc.yaml").read_text(encoding="utf-8")
+    assert text == written_dvc_yaml(text), "dvc.yaml's code blocks are out of date: run `make dvc-deps`"
 
-    commands = {command.replace("-", "_") for command in COMMANDS}  # they check or package what the stages wrote: not DVC stages
-    assert {p.stem for p in (PACKAGE_DIR / "stages").glob("*.py")} - commands - {"__init__"} == set(stages)
+
+def test_a_stale_code_block_is_caught():
+    text = (REPO / "dvc.yaml").read_text(encoding="utf-8")
+    stale = text.replace("src/universality/token_sets.py", "src/universality/sources/windows.py", 1)
+    assert stale != text and written_dvc_yaml(stale) == text
+
+
+def test_stages_holds_exactly_the_modules_dvc_yaml_runs(stages):
+    assert {p.stem for p in (PACKAGE_DIR / "stages").glob("*.py")} - {"__init__"} == set(stages)
+    from universality.cli import COMMANDS, STAGES
+
+    assert set(STAGES) - set(COMMANDS) == set(stages)
+    assert {p.stem for p in (PACKAGE_DIR / "commands").glob("*.py")} - {"__init__"} == {c.replace("-", "_") for c in COMMANDS}
 
 
 def test_a_missing_helper_is_caught(stages):
-    deps = [dep for dep in stages["pair"] if dep != "src/universality/pairing/filters.py"]
-    assert check_stage("pair", deps) == ["pair (any) imports src/universality/pairing/filters.py but dvc.yaml does not list it"]
+    deps = [dep for dep in stages["pair"] if dep != "src/universality/token_sets.py"]
+    assert check_stage("pair", deps) == ["pair (any) imports src/universality/token_sets.py but dvc.yaml does not list it"]
+
+
+def test_a_package_folder_stands_only_for_modules_the_stage_imports(stages):
+    deps = [*stages["pair"], "src/universality/similarity"]
+    assert "pair lists src/universality/similarity/nulls.py, which it never imports" in check_stage("pair", deps)
 
 
 def test_a_missing_kind_module_is_caught(stages):

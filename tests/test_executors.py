@@ -158,7 +158,7 @@ target.{function} = unit
 @pytest.mark.parametrize(
     "stage, name, module, function, after",
     [
-        ("main_one_to_one", "main", "universality.similarity.scoring", "score_layer_pair", False),  # killed before computing
+        ("main_one_to_one", "main", "universality.layer_pairs", "score_unit", False),  # killed before computing
         ("extract", "toy_a", "universality.activations.extract", "extract_chunk", True),  # killed after writing its chunk: rewritten
     ],
 )

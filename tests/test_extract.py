@@ -25,7 +25,7 @@ from universality.activations.hooks import HookFVUTooHigh, HookMismatch, check_h
 from universality.artifacts import provenance
 from universality.sources.sae_files import save_sae
 from universality.sources.trained.language_model import save_toy_model
-from universality.sources.windows import TokenSet, save_token_set
+from universality.token_sets import TokenSet, save_token_set
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = "toy_a"
@@ -179,7 +179,7 @@ def write_project(root: Path, n_windows: int) -> None:
 @contextlib.contextmanager
 def recorded_set(path: Path):
     """An output set written as a stage writes one, recording no inputs."""
-    with provenance.running(provenance.StageRun("test", {}, {})), provenance.output_set(path) as out:
+    with provenance.running(provenance.StageRun("test", {}, {})), provenance.writing_set(path) as out:
         yield out
 
 

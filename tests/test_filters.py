@@ -18,7 +18,7 @@ from universality.pairing.filters import (
 )
 from universality.pairing.layer_pair import pair_layers
 from universality.params.schema import Filters, HeldOut, Hubs, NonConcept, PairingSettings
-from universality.sources.windows import TokenText, vocabulary_table
+from universality.token_sets import TokenText, vocabulary_table
 
 VOCABULARY = vocabulary_table(["<bos>", " the", " cat", ",", " ", "42", " sat", "!?"], special_ids={0})
 

@@ -53,6 +53,7 @@ def tampered(path: Path, edit):
 def _another_score(table: str) -> str:
     """The table with its first three-decimal score cell changed."""
     score = re.search(r"(?<=& )-?\d\.\d{3}(?= &)", table)
+    assert score is not None, "the table has no three-decimal score cell"
     replacement = "0.123" if score.group() != "0.123" else "0.321"
     return table[: score.start()] + replacement + table[score.end() :]
 
@@ -103,7 +104,7 @@ def test_make_verify_passes_on_the_build_and_fails_on_a_changed_source_or_result
 
 def score_main_subsets_twice() -> None:
     """Print how often `compare` runs when each layer pair's 1-1 subset is listed twice, fresh and with main's records."""
-    from universality import layout
+    from universality import layer_pairs, layout
     from universality.pairing.subsets import one_to_one
     from universality.params import load_params
     from universality.similarity import scoring
@@ -120,9 +121,9 @@ def score_main_subsets_twice() -> None:
         return [one_to_one(kept, params.subsets.one_to_one, edges)] * 2
 
     scoring.compare = counted
-    records, _ = scoring.score_subsets(params, "main", twice)
+    records, _ = layer_pairs.score_subsets(params, "main", twice)
     fresh_calls = len(calls)
-    reused, _ = scoring.score_subsets(params, "main", twice, scored=scoring.scored_in(layout.scored("main", "main_one_to_one")))
+    reused, _ = layer_pairs.score_subsets(params, "main", twice, scored=layer_pairs.scored_in(layout.scored("main", "main_one_to_one")))
     print(json.dumps({"fresh_calls": fresh_calls, "reused_calls": len(calls) - fresh_calls, "records": records, "reused": reused}))
 
 

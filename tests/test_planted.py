@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from universality.activations.extract import encode
+from universality.activations.ground_truth import planted_labels, planted_recovery
 from universality.pairing.correlation import pair_sparse
-from universality.pairing.ground_truth import planted_labels, planted_recovery
 from universality.pairing.subsets import one_to_one
 from universality.params import parse_params
 from universality.similarity.engine import Engine

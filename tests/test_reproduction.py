@@ -22,6 +22,7 @@ import sys
 import tarfile
 import threading
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 import yaml
@@ -181,7 +182,7 @@ def authors(project: Path) -> list[str]:
 
 def archive_members(path: Path) -> dict[str, bytes]:
     with tarfile.open(path) as tar:
-        return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
+        return {member.name: cast(IO[bytes], tar.extractfile(member)).read() for member in tar.getmembers() if member.isfile()}
 
 
 def test_the_anonymous_artifact_names_no_author_or_remote_and_reproduces_offline(pushed, tmp_path):

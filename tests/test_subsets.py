@@ -80,13 +80,13 @@ def test_cumulative_and_range_buckets():
 
 def test_collapse_stats_known_values():
     pairs = make_pairs()
-    stats = collapse_stats(pairs, live_a=6, live_b=32)
+    stats = collapse_stats(pairs, pairable_a=6, pairable_b=32)
     assert stats["coverage_b"] == pytest.approx(0.5)
     assert stats["coverage_a"] == pytest.approx(0.5)
     assert stats["distinct_partner_ratio"] == pytest.approx(3 / 16)
     p = np.array([1, 3, 12]) / 16
     assert stats["effective_partners"] == pytest.approx(np.exp(-(p * np.log(p)).sum()))
-    one = collapse_stats(pairs.iloc[[0, 1, 4]], live_a=6, live_b=32)
+    one = collapse_stats(pairs.iloc[[0, 1, 4]], pairable_a=6, pairable_b=32)
     assert one["distinct_partner_ratio"] == 1.0 and one["effective_partners"] == pytest.approx(3.0)
 
 

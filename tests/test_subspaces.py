@@ -17,7 +17,9 @@ def codes_from(columns: dict[int, dict[int, float]], n_tokens: int, n_features: 
     rows, cols, vals = [], [], []
     for feature, activations in columns.items():
         for row, value in activations.items():
-            rows.append(row), cols.append(feature), vals.append(value)
+            rows.append(row)
+            cols.append(feature)
+            vals.append(value)
     return sp.csr_matrix((vals, (rows, cols)), shape=(n_tokens, n_features))
 
 

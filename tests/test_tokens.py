@@ -3,7 +3,7 @@ import pytest
 
 from universality.sources.trained.bpe import BOS, PAD, train_bpe
 from universality.sources.trained.wordnet import LEXNAMES, CorpusError, parse_synset_line, read_wordnet
-from universality.sources.windows import TokenSet, pack_documents, pack_split, split_windows
+from universality.token_sets import TokenSet, pack_documents, pack_split, split_windows
 
 NOUN_LINE = (
     "00217593 04 n 01 kill 1 002 @ 00217014 n 0000 + 00355365 v 0101 | the destruction of an enemy plane; "

@@ -1,4 +1,4 @@
-"""Command line: `python -m universality STAGE [NAME]` runs one pipeline stage (see dvc.yaml).
+"""Command line: `python -m universality STAGE [NAME]` runs one pipeline stage (see dvc.yaml) or a command.
 
 Stage modules are imported only when their stage runs, so that a stage's code is its own
 module and what that module imports (the dependencies dvc.yaml declares for it).
@@ -36,7 +36,7 @@ STAGES = {
     "check-cache": (None, "verify the cached artifacts in this workspace against results/manifest/ (make check-cache)"),
     "anonymous-artifact": (None, "write the double-blind archive: no git history, remote URLs or author names (make anonymous-artifact)"),
 }
-COMMANDS = ("verify", "check-cache", "anonymous-artifact")  # commands, not DVC stages: they write no stage output
+COMMANDS = ("verify", "check-cache", "anonymous-artifact")  # universality.commands: not DVC stages, they write no stage output
 OUTPUT_ERRORS = {  # writing an output failed for a reason outside the pipeline: one line, no traceback
     errno.ENOSPC: "no space left on the device; free some and rerun",
     errno.EFBIG: "file too large for this process's file size limit (ulimit -f); raise it and rerun",
@@ -72,11 +72,11 @@ def execute(stage: str, name: str | None, params: Params) -> None:
     # Multi-threaded CPU training is not bitwise reproducible by default (measured: two runs
     # of the toy models differed in the third decimal of the loss); deterministic kernels are.
     torch.use_deterministic_algorithms(True, warn_only=True)
-    module = importlib.import_module(f"universality.stages.{stage.replace('-', '_')}")
     if stage in COMMANDS:
-        module.run(params)
+        importlib.import_module(f"universality.commands.{stage.replace('-', '_')}").run(params)
         return
-    output = layout.output_set(stage, name)
+    module = importlib.import_module(f"universality.stages.{stage}")
+    output = layout.output_folder(stage, name)
     if output is not None:
         for leftover in io.remove_leftovers(output):
             logging.getLogger(__name__).info("removed %s, left by an interrupted run", leftover)
@@ -117,6 +117,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         from universality.io import TEMPORARY_SUFFIX
 
-        output = layout.output_set(args.stage, getattr(args, "name", None))  # a file in its staging folder: name the set
+        output = layout.output_folder(args.stage, getattr(args, "name", None))  # a file in its staging folder: name the set
         where = err.filename if err.filename and TEMPORARY_SUFFIX not in str(err.filename) else output or err.filename or args.stage
         sys.exit(f"error: {where}: {OUTPUT_ERRORS[number]} (an output folder is replaced only once complete)")

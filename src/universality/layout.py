@@ -152,20 +152,22 @@ PRODUCERS = [  # (path pattern, the stage instance that writes it); the first ma
 ]
 
 
-def output_set(stage: str, name: str | None) -> Path | None:
+def output_folder(stage: str, name: str | None) -> Path | None:
     """The folder stage instance `stage@name` writes whole (None: paper, which writes the PDF)."""
     folders = {"tokens": tokens, "model": model, "saes": saes, "extract": activations, "pair": pair,
                "collapse": collapse, "sensitivity": sensitivity, "subspaces": subspaces}  # fmt: skip
     if stage in folders:
+        assert name is not None, f"stage {stage} writes one folder per name"
         return folders[stage](name)
     if stage in ("main_one_to_one", "appendix_buckets"):
+        assert name is not None, f"stage {stage} writes one folder per comparison"
         return scored(name, stage)
     return {"calibration": calibration(), "render": GENERATED}.get(stage)
 
 
 def cached_outputs(stage: str, name: str | None) -> list[Path]:
     """The outputs DVC caches (and pushes) for stage instance `stage@name`: its output set but render's (kept in git)."""
-    folder = output_set(stage, name)
+    folder = output_folder(stage, name)
     return [] if folder is None or stage == "render" else [folder]
 
 

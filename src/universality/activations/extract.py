@@ -124,7 +124,7 @@ def extract_chunk(load: Loader, identity: str, device: str, hook_template: str, 
     model, saes = _model_and_saes(load, identity, device)
     layers = sorted(saes)
     hook_names = [hook_template.format(layer=layer) for layer in layers]
-    blocks = {layer: [] for layer in layers}
+    blocks: dict[int, list[sp.csr_matrix]] = {layer: [] for layer in layers}
     quality = {layer: QualityAccumulator() for layer in layers}
     for start in range(0, len(windows), batch_windows):
         tokens = torch.from_numpy(windows[start : start + batch_windows].astype(np.int64)).to(device)
@@ -136,7 +136,7 @@ def extract_chunk(load: Loader, identity: str, device: str, hook_template: str, 
             codes = sae.encode(x)
             quality[layer].add(x, sae.decode(codes), codes)
             blocks[layer].append(sp.csr_matrix(codes.float().cpu().numpy()))
-    tensors = {}
+    tensors: dict[str, np.ndarray] = {}
     for layer in layers:
         codes = sp.vstack(blocks[layer], format="csr") if blocks[layer] else sp.csr_matrix((0, saes[layer].cfg.d_sae))
         tensors |= {
@@ -149,7 +149,7 @@ def extract_chunk(load: Loader, identity: str, device: str, hook_template: str, 
 
 
 def _assemble(scratch: Path, layers: list[int], n_chunks: int, widths: dict[int, int]) -> dict[int, tuple[sp.csr_matrix, dict[str, float]]]:
-    parts = {layer: [] for layer in layers}
+    parts: dict[int, list[sp.csr_matrix]] = {layer: [] for layer in layers}
     quality = {layer: QualityAccumulator() for layer in layers}
     for index in range(n_chunks):
         tensors = io.read_tensors(_chunk_path(scratch, index))

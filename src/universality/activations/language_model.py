@@ -19,7 +19,7 @@ from universality.activations.hooks import check_hooks, check_saes
 from universality.artifacts import provenance
 from universality.devices import resolve_device
 from universality.params.schema import Params
-from universality.sources.windows import load_token_set
+from universality.token_sets import load_token_set
 
 log = logging.getLogger(__name__)
 

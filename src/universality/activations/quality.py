@@ -40,6 +40,7 @@ class QualityAccumulator:
         self.fired = other.fired if self.fired is None else self.fired | other.fired
 
     def metrics(self) -> dict[str, float]:
+        assert self.sum_x is not None and self.fired is not None, "no activations added"
         total_variance = self.sum_squared_x - float(self.sum_x @ self.sum_x) / self.n_tokens
         return {
             "fvu": self.squared_error / total_variance,
@@ -48,6 +49,7 @@ class QualityAccumulator:
         }
 
     def to_tensors(self, prefix: str) -> dict[str, np.ndarray]:
+        assert self.sum_x is not None and self.fired is not None, "no activations added"
         scalars = np.array([self.squared_error, self.sum_squared_x, self.n_tokens, self.nnz], dtype=np.float64)
         return {f"{prefix}.sums": scalars, f"{prefix}.sum_x": self.sum_x, f"{prefix}.fired": self.fired.astype(np.uint8)}
 

@@ -1,6 +1,6 @@
 """What every stage output was computed from, checked before anything reads it.
 
-A stage instance writes its outputs as one folder (an *output set*, see `layout.output_sets`)
+A stage instance writes its outputs as one folder (an *output set*, see `layout.output_folder`)
 with a record, `provenance.json`, beside them: the params it read (the keys dvc.yaml lists
 for it, with their values), the digest of every input it read (the data dependencies
 dvc.yaml lists), each of its own files' sha256, and its digest (the hash of those). The set is
@@ -67,7 +67,9 @@ def _declared(stage: str, name: str | None, params: Params) -> tuple[list[str], 
     body = spec.get("do", spec)
     context: dict[str, Any] = dataclasses.asdict(params)
     if "foreach" in spec:
-        section = _REFERENCE.fullmatch(spec["foreach"]).group(1)
+        foreach = _REFERENCE.fullmatch(spec["foreach"])
+        assert foreach is not None, f"{stage}: foreach is not one ${{...}} reference"
+        section = foreach.group(1)
         context |= {"key": name, "item": context[section][name]}
 
     def resolve(text: str) -> str:
@@ -151,7 +153,7 @@ _current: StageRun | None = None
 
 @contextmanager
 def running(run: StageRun) -> Iterator[None]:
-    """Within this block, `output_set` records `run` in every set it writes."""
+    """Within this block, `writing_set` records `run` in every set it writes."""
     global _current
     previous, _current = _current, run
     try:
@@ -161,7 +163,7 @@ def running(run: StageRun) -> Iterator[None]:
 
 
 @contextmanager
-def output_set(path: Path) -> Iterator[Path]:
+def writing_set(path: Path) -> Iterator[Path]:
     """Yield a temporary folder for stage output set `path`; on success record it and swap it in whole."""
     if _current is None:
         raise RuntimeError(f"{path}: output sets are written under provenance.running() (python -m universality sets it)")

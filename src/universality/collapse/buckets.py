@@ -32,7 +32,7 @@ def _in_stratum(pairs: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
     return pairs[(pairs["r"] > low) & (pairs["r"] <= high)]
 
 
-def bucket_analysis(engine: Engine, W_dec_a: np.ndarray, W_dec_b: np.ndarray, buckets: list[Subset], live: tuple[int, int],
+def bucket_analysis(engine: Engine, W_dec_a: np.ndarray, W_dec_b: np.ndarray, buckets: list[Subset], pairable: tuple[int, int],
                     settings: Collapse, rng: np.random.Generator) -> dict:  # fmt: skip
     """Every bucket's statistics and scores (see the module docstring), with the common sizes used."""
     strata = _strata(settings)
@@ -50,7 +50,7 @@ def bucket_analysis(engine: Engine, W_dec_a: np.ndarray, W_dec_b: np.ndarray, bu
         pairs = bucket.pairs
         a, b = pairs["a_partner"].to_numpy(), pairs["b_feature"].to_numpy()
         record = {"subset": bucket.name, "label": bucket.label, "pairs": len(pairs), "distinct_a": len(np.unique(a)),
-                  "collapse": collapse_stats(pairs, *live), "strength": strength(pairs)}  # fmt: skip
+                  "collapse": collapse_stats(pairs, *pairable), "strength": strength(pairs)}  # fmt: skip
         raw = engine.observed(W_dec_a[a], W_dec_b[b]) if len(pairs) >= MIN_RAW_PAIRS else None
         record["raw"] = raw and {
             metric: value if np.isfinite(value) else None for metric, value in raw.items()

@@ -67,7 +67,7 @@ def matched_scores(engine: Engine, X: np.ndarray, Y: np.ndarray, partners: np.nd
                 observed[metric][draw] = value
         for metric, value in engine.observed(X[rows], Y[rows][rng.permutation(n)]).items():
             chance[metric][draw] = value
-    scores = {}
+    scores: dict[str, dict[str, float] | None] = {}
     for metric in METRICS:
         if np.isnan(observed[metric]).any() or np.isnan(chance[metric]).any():
             scores[metric] = None  # a metric not computed at this size (rsa_paper above its limit)

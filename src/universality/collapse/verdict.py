@@ -76,8 +76,8 @@ def layer_pair_trends(buckets: list[dict], metric: str) -> dict:
         stratum_ends = _ends(buckets, stratum)
         if stratum_ends:
             removed.append(_removed(_trend(buckets, stratum), _trend(buckets, matched, stratum_ends)))
-    removed = [share for share in removed if share is not None]
-    out["strata_removed"] = float(np.mean(removed)) if removed else None
+    shares = [share for share in removed if share is not None]
+    out["strata_removed"] = float(np.mean(shares)) if shares else None
     return out
 
 
@@ -99,20 +99,23 @@ def verdict(trends: list[dict], signatures: list[str]) -> dict:
     collapse = [bool(t["matched_robust"] and t["matched"] > 0 and (t["dedup_removed"] or 0) < HALF and (t["strata_removed"] or 0) < HALF)
                 for t in measured if t["matched_robust"] is not None]  # fmt: skip
     splits = [s == "split" for s in signatures]
+    dedup_median, strata_median = _median(dedup), _median(strata)  # None where the list is empty
     return {
         "premise": {"layer_pairs": len(measured), "rising": sum(t["raw"] > 0 for t in measured)},
         "small_n": {"verdict": _majority([not flag for flag in robust]), "tested": len(robust), "robust": sum(robust)},
         "duplication": {
-            "verdict": _majority([_median(dedup) >= HALF] if dedup else []),
+            "verdict": _majority([dedup_median >= HALF] if dedup_median is not None else []),
             "tested": len(dedup),
-            "median_removed": _median(dedup),
+            "median_removed": dedup_median,
         },
         "weak_pairs": {
-            "verdict": _majority([sum(r_falls) > len(r_falls) / 2 and _median(strata) >= HALF] if r_falls and strata else []),
+            "verdict": _majority(
+                [sum(r_falls) > len(r_falls) / 2 and strata_median >= HALF] if r_falls and strata_median is not None else []
+            ),
             "tested": len(r_falls),
             "r_falls": sum(r_falls),
             "strata_tested": len(strata),
-            "median_removed": _median(strata),
+            "median_removed": strata_median,
         },
         "splitting": {
             "verdict": _majority([sum(splits) > len(splits) / 2] if splits else []),

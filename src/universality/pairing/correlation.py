@@ -1,7 +1,8 @@
 """Pairing SAE features of two models by maximum Pearson correlation of their activations.
 
-For every live feature j of B: partner a(j) = argmax_i corr(A[:, i], B[:, j]) over the
-tokens, r(j) its value, the runner-up and its value; the same for every live feature of A
+For every pairable feature j of B (live, i.e. of non-zero variance, and with at least
+`min_support` activating tokens): partner a(j) = argmax_i corr(A[:, i], B[:, j]) over the
+tokens, r(j) its value, the runner-up and its value; the same for every pairable feature of A
 over B (the reverse direction); and whether j and a(j) are mutual nearest neighbours.
 
 Two exact methods give the same result:
@@ -76,7 +77,7 @@ class Top2:
         self.value_second[rows], self.key_second[rows] = other.value_second, other.key_second
 
     def relabel(self, ids: np.ndarray) -> Top2:
-        """Map key positions to ids (e.g. live index -> feature index); _NONE stays _NONE."""
+        """Map key positions to ids (e.g. pairable index -> feature index); _NONE stays _NONE."""
         return Top2(self.value, _map_keys(self.key, ids), self.value_second, _map_keys(self.key_second, ids))
 
 
@@ -174,10 +175,10 @@ def segment_top2(values: np.ndarray, keys: np.ndarray, indptr: np.ndarray) -> To
 
 def dense_top2(values: torch.Tensor, dim: int) -> Top2:
     """Top-2 along `dim` of a dense block; keys are positions along `dim` (first position wins ties)."""
-    best, key = values.max(dim=dim)
-    masked = values.scatter(dim, key.unsqueeze(dim), -torch.inf)
-    second, key_second = masked.max(dim=dim)
-    value, key, value_second, key_second = (t.cpu().numpy() for t in (best.double(), key, second.double(), key_second))
+    best, best_key = values.max(dim=dim)
+    masked = values.scatter(dim, best_key.unsqueeze(dim), -torch.inf)
+    second, second_key = masked.max(dim=dim)
+    value, key, value_second, key_second = (t.cpu().numpy() for t in (best.double(), best_key, second.double(), second_key))
     return Top2(value, _absent_where_neginf(value, key), value_second, _absent_where_neginf(value_second, key_second))
 
 
@@ -190,7 +191,7 @@ def _absent_where_neginf(value: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _SparseSide:
-    """One side's live features: codes (tokens x live features, float64 CSR) and statistics."""
+    """One side's pairable features: codes (tokens x pairable features, float64 CSR) and statistics."""
 
     codes: sp.csr_matrix
     stats: FeatureStats
@@ -203,8 +204,8 @@ class _SparseSide:
 def _nearest_sparse(
     query: _SparseSide, key: _SparseSide, chunk_size: int, prefix: int, workers: int, desc: str, edge_threshold: float | None = None
 ) -> tuple[Top2, pd.DataFrame | None]:
-    """Top-2 key feature (live index) of every live query feature, exactly, from sparse codes;
-    with `edge_threshold`, also every (query, key) pair with r above it (live indices)."""
+    """Top-2 key feature (pairable index) of every pairable query feature, exactly, from sparse codes;
+    with `edge_threshold`, also every (query, key) pair with r above it (pairable indices)."""
     n_tokens, n_keys = key.codes.shape
     order = np.lexsort((np.arange(n_keys), key.c))
     prefix_ids = np.sort(order[:prefix])
@@ -254,8 +255,8 @@ def _nearest_sparse(
     return top2, pd.concat([edges for _, edges in blocks], ignore_index=True) if edge_threshold is not None else None
 
 
-def _live_side(codes: sp.spmatrix, stats: FeatureStats, live: np.ndarray) -> _SparseSide:
-    return _SparseSide(codes.tocsc()[:, live].astype(np.float64).tocsr(), stats.subset(live))
+def _pairable_side(codes: sp.spmatrix, stats: FeatureStats, pairable: np.ndarray) -> _SparseSide:
+    return _SparseSide(codes.tocsc()[:, pairable].astype(np.float64).tocsr(), stats.subset(pairable))
 
 
 def pair_sparse(
@@ -270,11 +271,12 @@ def pair_sparse(
             )
     sides = _PairedFeatures.of(codes_a, codes_b, min_support)
     side_a, side_b = (
-        _live_side(codes, stats, ids) for codes, stats, ids in ((codes_a, sides.stats_a, sides.a), (codes_b, sides.stats_b, sides.b))
+        _pairable_side(codes, stats, ids) for codes, stats, ids in ((codes_a, sides.stats_a, sides.a), (codes_b, sides.stats_b, sides.b))
     )
     workers = workers or len(os.sched_getaffinity(0))
     forward, edges = _nearest_sparse(side_b, side_a, chunk_size, prefix, workers, "pairing B -> A", max(edge_threshold, 0.0))
     reverse, _ = _nearest_sparse(side_a, side_b, chunk_size, prefix, workers, "pairing A -> B")
+    assert edges is not None  # an edge threshold was given
     edges = pd.DataFrame({"a": sides.a[edges["key"].to_numpy()], "b": sides.b[edges["query"].to_numpy()], "r": edges["r"].to_numpy()})
     return _assemble(codes_a.shape[1], codes_b.shape[1], sides, forward, reverse, edges)
 
@@ -282,13 +284,13 @@ def pair_sparse(
 # --- the dense method -------------------------------------------------------------------------
 
 
-def _standardized(codes, rows: slice, stats: FeatureStats, live: np.ndarray, device: str, dtype: torch.dtype) -> torch.Tensor:
-    """z-scored activations of the live features over a chunk of tokens, on `device`."""
+def _standardized(codes, rows: slice, stats: FeatureStats, features: np.ndarray, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """z-scored activations of `features` over a chunk of tokens, on `device`."""
     chunk = codes[rows]
     chunk = chunk.toarray() if sp.issparse(chunk) else np.asarray(chunk)
-    x = torch.as_tensor(chunk[:, live], device=device, dtype=dtype)
-    mean = torch.as_tensor(stats.mean[live], device=device, dtype=dtype)
-    std = torch.as_tensor(stats.std[live], device=device, dtype=dtype)
+    x = torch.as_tensor(chunk[:, features], device=device, dtype=dtype)
+    mean = torch.as_tensor(stats.mean[features], device=device, dtype=dtype)
+    std = torch.as_tensor(stats.std[features], device=device, dtype=dtype)
     return (x - mean) / std
 
 
@@ -301,17 +303,17 @@ def pair_dense(
     Exact (to float64 rounding) with the default dtype; float32 is faster on a GPU and approximate.
     """
     sides = _PairedFeatures.of(codes_a, codes_b, min_support)
-    live_a, live_b = sides.a, sides.b
+    pairable_a, pairable_b = sides.a, sides.b
     n_tokens = codes_a.shape[0]
     token_chunks = [slice(start, min(start + token_chunk, n_tokens)) for start in range(0, n_tokens, token_chunk)]
-    forward = Top2.empty(len(live_b))
-    reverse = Top2.empty(len(live_a))
+    forward = Top2.empty(len(pairable_b))
+    reverse = Top2.empty(len(pairable_a))
     edges = []
-    for start in tqdm(range(0, len(live_b), chunk_size), desc="pairing (dense)", unit="block"):
-        cols = live_b[start : start + chunk_size]
-        block = torch.zeros(len(live_a), len(cols), device=device, dtype=dtype)
+    for start in tqdm(range(0, len(pairable_b), chunk_size), desc="pairing (dense)", unit="block"):
+        cols = pairable_b[start : start + chunk_size]
+        block = torch.zeros(len(pairable_a), len(cols), device=device, dtype=dtype)
         for rows in token_chunks:
-            za = _standardized(codes_a, rows, sides.stats_a, live_a, device, dtype)
+            za = _standardized(codes_a, rows, sides.stats_a, pairable_a, device, dtype)
             zb = _standardized(codes_b, rows, sides.stats_b, cols, device, dtype)
             block.addmm_(za.T, zb)
         block /= n_tokens
@@ -325,7 +327,7 @@ def pair_dense(
         )
         reverse = merge_top2(reverse, offset)
         a, b = torch.nonzero(block > max(edge_threshold, 0.0), as_tuple=True)
-        edges.append(pd.DataFrame({"a": live_a[a.cpu().numpy()], "b": cols[b.cpu().numpy()], "r": block[a, b].double().cpu().numpy()}))
+        edges.append(pd.DataFrame({"a": pairable_a[a.cpu().numpy()], "b": cols[b.cpu().numpy()], "r": block[a, b].double().cpu().numpy()}))
     return _assemble(codes_a.shape[1], codes_b.shape[1], sides, forward, reverse, pd.concat(edges, ignore_index=True))
 
 
@@ -360,25 +362,25 @@ class _PairedFeatures:
 
 def _assemble(n_a: int, n_b: int, sides: _PairedFeatures, forward: Top2, reverse: Top2, edges: pd.DataFrame) -> Pairing:
     """Tables in feature indices from top-2 results in paired-feature indices."""
-    live_a, live_b = sides.a, sides.b
-    forward, reverse = forward.relabel(live_a), reverse.relabel(live_b)
+    pairable_a, pairable_b = sides.a, sides.b
+    forward, reverse = forward.relabel(pairable_a), reverse.relabel(pairable_b)
     partner = forward.key
     best_b_of_a = np.full(n_a, -1, dtype=np.int64)
-    best_b_of_a[live_a] = reverse.key
+    best_b_of_a[pairable_a] = reverse.key
     pairs = pd.DataFrame(
         {
-            "b_feature": live_b.astype(np.int64),
+            "b_feature": pairable_b.astype(np.int64),
             "a_partner": partner,
             "r": forward.value,
             "a_second": _missing_as_minus_one(forward.key_second),
             "r_second": forward.value_second,
-            "mutual": best_b_of_a[partner] == live_b,
+            "mutual": best_b_of_a[partner] == pairable_b,
             "multiplicity": np.bincount(partner, minlength=n_a)[partner].astype(np.int64),
         }
     )
     reverse_table = pd.DataFrame(
         {
-            "a_feature": live_a.astype(np.int64),
+            "a_feature": pairable_a.astype(np.int64),
             "b_best": reverse.key,
             "r_best": reverse.value,
             "b_second": _missing_as_minus_one(reverse.key_second),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from universality.pairing.filters import (
 )  # fmt: skip
 from universality.pairing.subsets import ONE_TO_ONE_RULES, collapse_stats, hubs, one_to_one
 from universality.params.schema import Filters, Hubs, PairingSettings
-from universality.sources.windows import TokenText
+from universality.token_sets import TokenText
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,14 @@ def _run_pairing(settings: PairingSettings, codes_a: sp.csr_matrix, codes_b: sp.
 
 def _filter_settings(settings: Filters, texts: tuple[TokenText | None, TokenText | None], codes_a, codes_b) -> FilterSettings:
     tokens = None
-    if settings.non_concept.enabled and texts[0] is not None:
+    text_a, text_b = texts
+    if settings.non_concept.enabled and text_a is not None:
+        assert text_b is not None, "both sides read the same token set"
         nc = settings.non_concept
-        excluded = token_classes(texts[0].vocabulary)[nc.token_classes].any(axis=1).to_numpy()
+        excluded = token_classes(text_a.vocabulary)[nc.token_classes].any(axis=1).to_numpy()
         tokens = tuple(
             feature_tokens(codes, text.token_ids, excluded, nc.top_k, nc.max_share)
-            for codes, text in zip((codes_a, codes_b), texts, strict=True)
+            for codes, text in zip((codes_a, codes_b), (text_a, text_b), strict=True)
         )
     elif settings.non_concept.enabled:
         log.info("non-concept filter skipped: this token set has no text")
@@ -83,7 +86,7 @@ def _hub_records(settings: Hubs, pairs: pd.DataFrame, codes_a: sp.csr_matrix, te
     top_rows = top_activations(codes_a[:, table["a_feature"].to_numpy()], settings.contexts)
     records = []
     for row, hub in zip(top_rows, table.itertuples(), strict=True):
-        record = {"a_feature": int(hub.a_feature), "multiplicity": int(hub.multiplicity), "mean_r": float(hub.mean_r)}
+        record: dict[str, Any] = {"a_feature": int(hub.a_feature), "multiplicity": int(hub.multiplicity), "mean_r": float(hub.mean_r)}
         if text is not None:
             record["contexts"] = [
                 context_text(text.windows, text.positions, token, text.vocabulary, settings.context_tokens) for token in row if token >= 0
@@ -103,7 +106,8 @@ def pair_layers(
     """Pair B's features with A's, filter the pairs, size every 1-1 rule and list the hubs."""
     held = _held_out_tokens(filters, texts[0], cache_a.codes.shape[0])
     codes_a, codes_b = cache_a.codes[~held], cache_b.codes[~held]
-    texts = tuple(None if text is None else text.rows(np.flatnonzero(~held)) for text in texts)
+    text_a, text_b = (None if text is None else text.rows(np.flatnonzero(~held)) for text in texts)
+    texts = (text_a, text_b)
     result = _run_pairing(pairing, codes_a, codes_b, filters.min_correlation or 0.0)
     settings = _filter_settings(filters, texts, codes_a, codes_b)
     pairs, edges = result.pairs, result.edges
@@ -121,11 +125,11 @@ def pair_layers(
     log.info("filters removed %s", {name: removed[name]["removed"] for name in FILTERS})
 
     kept = pairs[pairs["kept"]]
-    live_a, live_b = len(reverse), len(pairs)
+    pairable_a, pairable_b = len(reverse), len(pairs)
     rules = {}
     for rule in ONE_TO_ONE_RULES:
         subset = one_to_one(kept, rule, edges[edges["kept"]])
-        rules[rule] = {"n": len(subset.pairs)} | collapse_stats(subset.pairs, live_a, live_b)
+        rules[rule] = {"n": len(subset.pairs)} | collapse_stats(subset.pairs, pairable_a, pairable_b)
     summary = {
         "n_tokens": int(cache_a.codes.shape[0]),
         "n_tokens_pairing": int(codes_a.shape[0]),
@@ -136,8 +140,8 @@ def pair_layers(
         "min_support": pairing.min_support,
         "rare_a": result.rare_a,
         "rare_b": result.rare_b,
-        "live_a": live_a,
-        "live_b": live_b,
+        "live_a": pairable_a,  # the summary's key names (kept for the published tables): the pairable features
+        "live_b": pairable_b,
         "edges": len(edges),
         "distinct_partners": int(pairs["a_partner"].nunique()),
         "unique_partner_share": float((pairs["multiplicity"] == 1).mean()),
@@ -145,6 +149,6 @@ def pair_layers(
         "max_multiplicity": int(pairs["multiplicity"].max()),
         "filters": removed,
         "one_to_one": rules,
-        "collapse_all_kept": collapse_stats(kept, live_a, live_b),
+        "collapse_all_kept": collapse_stats(kept, pairable_a, pairable_b),
     }
     return LayerPairTables(pairs, reverse, edges, summary, _hub_records(hub_settings, pairs, codes_a, texts[0]))

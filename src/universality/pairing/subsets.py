@@ -1,6 +1,6 @@
 """Which pairs are compared: the 1-1 sets, multiplicity buckets, hubs and collapse statistics.
 
-A pair's multiplicity m is the number of live B features whose partner is the same A
+A pair's multiplicity m is the number of pairable B features whose partner is the same A
 feature, counted over the whole pairing (before any filter), so a filter never makes a
 many-to-1 pair look one-to-one. Subsets are built from the pairs that passed the filters.
 
@@ -107,10 +107,10 @@ def range_buckets(pairs: pd.DataFrame, ranges: list[tuple[int, int | None]]) -> 
     return buckets
 
 
-def collapse_stats(pairs: pd.DataFrame, live_a: int, live_b: int) -> dict:
+def collapse_stats(pairs: pd.DataFrame, pairable_a: int, pairable_b: int) -> dict:
     """Information collapse of a set of pairs.
 
-    coverage_b: share of live B features in the set; coverage_a: share of live A features that
+    coverage_b: share of pairable B features in the set; coverage_a: share of pairable A features that
     are a partner in it; distinct_partner_ratio: distinct A partners / pairs (1 for a 1-1 set);
     effective_partners: exp of the entropy of the partner distribution (= pairs for a 1-1 set).
     """
@@ -118,8 +118,8 @@ def collapse_stats(pairs: pd.DataFrame, live_a: int, live_b: int) -> dict:
     counts = pairs["a_partner"].value_counts().to_numpy()
     p = counts / max(n, 1)
     return {
-        "coverage_b": n / live_b,
-        "coverage_a": len(counts) / live_a,
+        "coverage_b": n / pairable_b,
+        "coverage_a": len(counts) / pairable_a,
         "distinct_partner_ratio": len(counts) / n if n else 0.0,
         "effective_partners": float(np.exp(-(p * np.log(p)).sum())) if n else 0.0,
     }

@@ -37,7 +37,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     Keys a mapping takes from a merge (`<<: *anchor`) may be overridden: that is what merges are for."""
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -76,7 +76,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 raise ParamsError(f"params.yaml: {key} = {value!r} is out of range; allowed: {bound.describe(key)}")
         return value
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
+        return _build(typing.cast(type, tp), value, key)  # a type hint: the dataclass itself, never an instance
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

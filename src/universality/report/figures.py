@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -11,15 +11,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.rcsetup import cycler  # what `matplotlib.cycler` is, with its type
 
 from universality.collapse.matched import entry_scores
 from universality.io import atomic_path
 from universality.report.tables import HEADLINE, METRIC_LABELS
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 TEXT_WIDTH_IN = 5.5
 # Okabe-Ito: distinguishable with colour-vision deficiencies and in greyscale print.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "STIXGeneral",
     "mathtext.fontset": "stix",
     "font.size": 8,
@@ -31,7 +35,7 @@ STYLE = {
     "pdf.fonttype": 42,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
 }
 
 
@@ -82,7 +86,7 @@ def multiplicity(pairs_by_layer_pair: dict[str, pd.DataFrame], path: Path) -> No
             bins = np.unique(np.round(np.logspace(0, np.log10(largest + 1), 30)).astype(int))
             axis.set_xscale("log")
         for key, frame in pairs_by_layer_pair.items():
-            axis.hist(frame["multiplicity"], bins=bins, histtype="step", linewidth=1.2, label=key.replace("_", " / "))
+            axis.hist(frame["multiplicity"], bins=bins, histtype="step", linewidth=1.2, label=key.replace("_", " / "))  # type: ignore[arg-type]  # the stub omits array bins
         axis.set_xlabel("multiplicity $m$ of the pair's A partner")
         axis.set_ylabel("B features")
         axis.legend(title="layers", frameon=False, ncols=min(4, len(pairs_by_layer_pair)))

@@ -50,7 +50,8 @@ def _filter_macros(params: Params, summaries: list[dict[str, Any]]) -> dict[str,
 
 def _largest(values: list[float | None]) -> float | None:
     """The largest value, or None when one is missing (a null that has a status instead of a value)."""
-    return None if any(v is None for v in values) else max(values)
+    present = [v for v in values if v is not None]
+    return max(present) if len(present) == len(values) else None
 
 
 def _score_macros(records: list[dict[str, Any]]) -> dict[str, str]:
@@ -108,10 +109,10 @@ def planted_verdict(related: list[dict[str, Any]], unrelated: list[dict[str, Any
         return "One of the planted comparisons has too few one-to-one pairs to be scored."
     clauses = []
     for null, label in (("row_shuffle", "row-shuffle"), ("size_matched", "size-matched")):
-        largest = [_largest([r["svcca"][null]["p"] for r in records]) for records in scored]
-        if None in largest:
+        related_p, unrelated_p = (_largest([r["svcca"][null]["p"] for r in records]) for records in scored)
+        if related_p is None or unrelated_p is None:
             return f"SVCCA's {label} null has a status instead of a p-value on a planted comparison, so no verdict is drawn."
-        above = tuple(p <= SIGNIFICANCE for p in largest)
+        above = (related_p <= SIGNIFICANCE, unrelated_p <= SIGNIFICANCE)
         clauses.append(f"under the {label} null SVCCA {_VERDICTS[above]}")
     return f"At the {SIGNIFICANCE} level, {clauses[0]}; {clauses[1]}."
 

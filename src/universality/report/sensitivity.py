@@ -101,7 +101,7 @@ def sensitivity_figure(records: list[dict[str, Any]], path) -> None:
             x = np.arange(len(values))
             for row, (metric, label) in enumerate(rows.items()):
                 axis = axes[row, column]
-                for colour, (layer_a, layer_b) in zip(PALETTE, layer_pairs, strict=True):
+                for colour, (layer_a, layer_b) in zip(PALETTE, layer_pairs, strict=False):
                     cells = [
                         next(c for c in _cells(records, group, value) if (c["layer_a"], c["layer_b"]) == (layer_a, layer_b))
                         for value in values

@@ -13,7 +13,7 @@ column-centred Y and Yn the rows of Y scaled to unit norm, pi enters only throug
 From them: SVCCA and pc1_corr (whitening by the eigenvectors of the centred gram), linear CKA,
 Procrustes (nuclear norm of cross), debiased CKA (the unbiased HSIC in feature space) and RSA
 (Pearson r over the upper triangle from ||Xn^T Yn||_F^2 and the triangle's sums). docs/method.md
-derives each one; `tests/test_factored.py` checks them against `metrics.py` on explicit rows.
+derives each one; `tests/test_engine.py` checks them against `metrics.py` on explicit rows.
 One reassignment costs O(G d_A d_B), plus O(G d_A^2 + d_A^3) when group sizes differ.
 """
 
@@ -112,7 +112,8 @@ class FactoredScores:
         G, B, d = rows.shape
         cross = (rows.reshape(G, B * d).T @ self.sums_y[side]).reshape(B, d, -1)
         total = torch.einsum("g,gbd->bd", self.sizes_t, rows)
-        gram = self.fixed_gram[side].expand(B, d, d) if self.uniform else self._gram_of(reassignments, side)
+        # fixed_gram is set iff the groups are of uniform size
+        gram = self.fixed_gram[side].expand(B, d, d) if self.fixed_gram is not None else self._gram_of(reassignments, side)
         return rows, cross, gram, total
 
     def scores(self, reassignments: np.ndarray) -> dict[str, np.ndarray]:

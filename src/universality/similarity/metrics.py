@@ -164,11 +164,6 @@ def unbiased_hsic(K: np.ndarray, L: np.ndarray) -> float:
     return float(value / (n * (n - 3)))
 
 
-def self_hsic_vanishes(value: float, K: np.ndarray) -> bool:
-    """Whether an unbiased HSIC(K, K) is zero up to rounding (e.g. rows that are copies of two rows): debiased CKA is then undefined."""
-    return value <= 1e-10 * float(np.max(K**2))
-
-
 def procrustes(X: np.ndarray, Y: np.ndarray) -> float:
     """Orthogonal Procrustes similarity in [0, 1]: columns centred, the narrower side zero-padded,
     both scaled to unit Frobenius norm; the nuclear norm of X^T Y (1 - half the squared distance)."""

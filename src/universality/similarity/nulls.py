@@ -163,7 +163,8 @@ def compare(
         finite = len(scores) > 1 and np.isfinite(scores).all() and np.isfinite(observed[metric])
         result[metric] = {
             "observed": observed[metric],
-            "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite else None,
+            # n_sub is None only below 3 groups, where no subsample is drawn and `finite` is False
+            "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite and n_sub is not None else None,
         }
         for null in NULLS:
             if null in null_scores:

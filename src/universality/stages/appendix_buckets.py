@@ -8,9 +8,9 @@ import pandas as pd
 
 from universality import layout
 from universality.artifacts import provenance
+from universality.layer_pairs import score_subsets, scored_in, write_scored
 from universality.pairing.subsets import cumulative_buckets, range_buckets
 from universality.params.schema import Params
-from universality.similarity.scoring import score_subsets, scored_in, write_scored
 
 log = logging.getLogger(__name__)
 
@@ -35,5 +35,5 @@ def run(params: Params, name: str) -> None:
 
 
 def _write(name: str, records: list[dict], null_scores: pd.DataFrame) -> None:
-    with provenance.output_set(layout.scored(name, STAGE)) as directory:
+    with provenance.writing_set(layout.scored(name, STAGE)) as directory:
         write_scored(directory, records, null_scores)

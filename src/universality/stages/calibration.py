@@ -8,8 +8,8 @@ import yaml
 
 from universality import io, layout
 from universality.artifacts import provenance
+from universality.calibration.references import by_layer_pair, calibrate, shuffled_null
 from universality.params.schema import Params
-from universality.similarity.calibration import by_layer_pair, calibrate, shuffled_null
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def run(params: Params) -> None:
     layer_pairs = calibrate(_scores(paper.main), _scores(paper.skyline), _scores(paper.floor), replicates, params.skyline_side())
     shuffled = shuffled_null(io.read_json(layout.pair(paper.shuffled) / "summary.json"), _scores(paper.shuffled), params.subsets.one_to_one)
     roles = {"main": paper.main, "skyline": paper.skyline, "floor": paper.floor, "shuffled": paper.shuffled, "replicates": paper.replicates}
-    with provenance.output_set(layout.calibration()) as directory:
+    with provenance.writing_set(layout.calibration()) as directory:
         io.write_json(directory / "results.json", {"comparisons": roles, "layer_pairs": layer_pairs, "shuffled": shuffled})
     io.write_json(layout.calibration_metrics(), {
         layout.layer_pair_key(row["layer_a"], row["layer_b"]): {

@@ -9,17 +9,18 @@ multiplicity, for `dvc plots`) and `metrics.json`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pandas as pd
 
 from universality import io, layout
-from universality.activations.cache import load_layer_pair
 from universality.artifacts import provenance
 from universality.collapse.buckets import bucket_analysis
 from universality.collapse.hubs import hub_anatomies
 from universality.collapse.matched import entry_scores
 from universality.collapse.verdict import EXPLANATIONS, VERDICT_METRICS, layer_pair_trends, verdict
 from universality.executors import Unit, generator, run_units
+from universality.layer_pairs import read_layer_pair
 from universality.pairing.subsets import hubs, range_buckets
 from universality.params.schema import Params
 from universality.similarity.engine import engine_for
@@ -55,7 +56,8 @@ def run(params: Params, name: str) -> None:
         return
     units = [Unit((layer_a, layer_b), collapse_layer_pair, (params, name, layer_a, layer_b), int(params.nulls.device != "cpu"), f"L{layer_a}-L{layer_b}")
              for layer_a, layer_b in params.layer_pairs(name)]  # fmt: skip
-    layer_pairs, curves = [], {metric: [] for metric in VERDICT_METRICS}
+    layer_pairs: list[dict[str, Any]] = []
+    curves: dict[str, list[dict]] = {metric: [] for metric in VERDICT_METRICS}
     for (layer_a, layer_b), record in run_units(units, f"collapse {name}").items():
         layer_pairs.append(record)
         for metric in VERDICT_METRICS:
@@ -71,24 +73,21 @@ def collapse_layer_pair(params: Params, name: str, layer_a: int, layer_b: int) -
     """One unit: the collapse analysis of one layer pair (buckets, hubs' anatomy, trends), with its own generator."""
     settings, key = params.collapse, layout.layer_pair_key(layer_a, layer_b)
     log.info("collapse analysis of %s, layer pair %s", name, key)
-    summary = io.read_json(layout.pair(name) / "summary.json")
-    cache_a, cache_b = load_layer_pair(params.comparisons[name], layer_a, layer_b)
-    pairs = io.read_parquet(layout.pair(name) / f"pairs_{key}.parquet")
-    reverse = io.read_parquet(layout.pair(name) / f"reverse_{key}.parquet")
+    inputs = read_layer_pair(params, name, layer_a, layer_b)
+    cache_a, cache_b, pairs = inputs.cache_a, inputs.cache_b, inputs.pairs
     buckets = range_buckets(pairs[pairs["kept"]], params.subsets.ranges)
-    live = (summary[key]["live_a"], summary[key]["live_b"])
     analysed = bucket_analysis(
-        engine_for(params), cache_a.W_dec, cache_b.W_dec, buckets, live, settings, generator(settings.seed, (layer_a, layer_b))
+        engine_for(params), cache_a.W_dec, cache_b.W_dec, buckets, inputs.pairable, settings, generator(settings.seed, (layer_a, layer_b))
     )
     hub_ids = hubs(pairs, params.hubs.count)["a_feature"].tolist()
-    anatomy = hub_anatomies(pairs, reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
+    anatomy = hub_anatomies(pairs, inputs.reverse, cache_a.codes, cache_b.codes, cache_a.W_dec, cache_b.W_dec, hub_ids, settings)
     trends = {metric: layer_pair_trends(analysed["buckets"], metric) for metric in VERDICT_METRICS}
     return {"layer_a": layer_a, "layer_b": layer_b} | analysed | {"hubs": anatomy, "trends": trends}
 
 
 def _write(name: str, results: dict, curves: dict[str, list[dict]], metrics: dict) -> None:
     """The results and the curves (`dvc plots`) as one output set; the headline verdicts for `dvc metrics show`."""
-    with provenance.output_set(layout.collapse(name)) as directory:
+    with provenance.writing_set(layout.collapse(name)) as directory:
         io.write_json(directory / "results.json", results)
         for metric, rows in curves.items():
             io.write_text(

@@ -14,7 +14,7 @@ from universality.executors import Unit, run_units
 from universality.pairing.layer_pair import LayerPairTables, pair_layers
 from universality.pairing.shuffled import shuffled_rows
 from universality.params.schema import Params
-from universality.sources.windows import TokenText, load_token_text
+from universality.token_sets import TokenText, load_token_text
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run(params: Params, name: str) -> None:
              for layer_a, layer_b in params.layer_pairs(name)]  # fmt: skip
     results = run_units(units, f"pair {name}")
     summary, hub_tables = {}, {}
-    with provenance.output_set(layout.pair(name)) as directory:
+    with provenance.writing_set(layout.pair(name)) as directory:
         for (layer_a, layer_b), (tables, shuffle) in results.items():
             key = layout.layer_pair_key(layer_a, layer_b)
             io.write_parquet(directory / f"pairs_{key}.parquet", tables.pairs)

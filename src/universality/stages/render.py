@@ -132,7 +132,7 @@ def run(params: Params) -> None:
     """Tables, number macros and figures for the manuscript, from the comparisons `paper` names, as one output set."""
     params = params_used(params)
     results = load_results(params)
-    with provenance.output_set(layout.GENERATED) as staging:
+    with provenance.writing_set(layout.GENERATED) as staging:
         for path, text in text_outputs(params, results).items():
             io.write_text(staging / path.relative_to(layout.GENERATED), text)
         draw_figures(params, results, staging / layout.FIGURES.relative_to(layout.GENERATED))

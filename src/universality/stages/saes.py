@@ -9,5 +9,5 @@ from universality.params.schema import Params
 
 def run(params: Params, name: str) -> None:
     """Build source NAME's SAEs, one per layer (trained with SAELens, or named on the hub)."""
-    with provenance.output_set(layout.saes(name)) as out:
+    with provenance.writing_set(layout.saes(name)) as out:
         sources.implementation(params.sources[name].kind, "saes").build(name, params, out)

@@ -24,7 +24,7 @@ from universality.sensitivity.variants import Variant, first_windows, partner_ag
 from universality.similarity.engine import engine_for
 from universality.similarity.nulls import null_settings
 from universality.similarity.scoring import feature_pools, pairs_digest, score_pairs
-from universality.sources.windows import TokenText, load_token_text
+from universality.token_sets import TokenText, load_token_text
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,6 @@ def run(params: Params, name: str) -> None:
 
 
 def _write(name: str, records: list[dict], metrics: dict) -> None:
-    with provenance.output_set(layout.sensitivity(name)) as directory:
+    with provenance.writing_set(layout.sensitivity(name)) as directory:
         io.write_json(directory / "results.json", records)
     io.write_json(layout.stage_metrics(name, "sensitivity"), metrics)

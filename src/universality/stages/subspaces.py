@@ -12,13 +12,14 @@ and `metrics.json`. Comparisons with `sensitivity: false`, and token sets withou
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from universality import io, layout
-from universality.activations.cache import load_layer_pair
 from universality.artifacts import provenance
 from universality.errors import InputError
+from universality.layer_pairs import read_layer_pair
 from universality.pairing.contexts import top_activations, top_token_ids
 from universality.pairing.subsets import one_to_one
 from universality.params.schema import Params
@@ -26,9 +27,9 @@ from universality.similarity.engine import engine_for
 from universality.similarity.nulls import family_q_values, null_settings
 from universality.similarity.scoring import feature_pools, pairs_digest, score_pairs
 from universality.sources.language_models import load_language_model
-from universality.sources.windows import TokenText, load_token_text
 from universality.subspaces.categories import feature_categories, lexname_labels, pairs_in_category, word_list_labels
 from universality.subspaces.identity import identity_pairs, identity_tokens, top_token_rows
+from universality.token_sets import TokenText, load_token_text
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +65,25 @@ def run(params: Params, name: str) -> None:
         load_language_model(params, params.sources[source].model)[0].W_E.detach().cpu().numpy() for source in (comparison.a, comparison.b)
     ]
     engine, nulls, rule = engine_for(params), null_settings(params.nulls), params.subsets.one_to_one
-    sizes = {category: {"tokens": int((labels == c).sum()), "a": {}, "b": {}} for c, category in enumerate(categories)}
-    identity, grid = [], {category: [] for category in categories}
+    sizes: dict[str, dict[str, Any]] = {
+        category: {"tokens": int((labels == c).sum()), "a": {}, "b": {}} for c, category in enumerate(categories)
+    }
+    identity: list[dict[str, Any]] = []
+    grid: dict[str, list[dict[str, Any]]] = {category: [] for category in categories}
     for layer_a, layer_b in params.layer_pairs(name):
         log.info("subspaces of %s, layer pair L%d-L%d", name, layer_a, layer_b)
-        caches = load_layer_pair(comparison, layer_a, layer_b)
-        key, seed = layout.layer_pair_key(layer_a, layer_b), [params.nulls.seed, layer_a, layer_b]
-        pairs, edges, reverse = (io.read_parquet(layout.pair(name) / f"{table}_{key}.parquet") for table in ("pairs", "edges", "reverse"))
+        inputs = read_layer_pair(params, name, layer_a, layer_b)
+        caches, seed = (inputs.cache_a, inputs.cache_b), [params.nulls.seed, layer_a, layer_b]
+        pairs, edges, reverse = inputs.pairs, inputs.edges, inputs.reverse
         one = one_to_one(pairs[pairs["kept"]], rule, edges[edges["kept"]]).pairs
-        W = [cache.W_dec for cache in caches]
+        W = (inputs.cache_a.W_dec, inputs.cache_b.W_dec)
         pools = feature_pools(*W, pairs, reverse)
         top_rows = [top_activations(cache.codes, settings.top_k) for cache in caches]
         top_ids = [top_token_ids(rows, text.token_ids) for rows in top_rows]
 
         tokens = [identity_tokens(ids, settings.identity_share) for ids in top_ids]
         mask = identity_pairs(one, *tokens)
-        E = [top_token_rows(embedding, ids) for embedding, ids in zip(embeddings, top_ids, strict=True)]
+        E = (top_token_rows(embeddings[0], top_ids[0]), top_token_rows(embeddings[1], top_ids[1]))
         identity.append({"layer_a": layer_a, "layer_b": layer_b, "n": len(one), "identity_pairs": int(mask.sum()),
                          "identity_share": float(mask.mean()) if len(one) else None,
                          "identity_features_a": int((tokens[0] >= 0).sum()), "identity_features_b": int((tokens[1] >= 0).sum()),
@@ -102,7 +106,7 @@ def run(params: Params, name: str) -> None:
 
 
 def _write(name: str, results: dict, metrics: dict) -> None:
-    with provenance.output_set(layout.subspaces(name)) as directory:
+    with provenance.writing_set(layout.subspaces(name)) as directory:
         io.write_json(directory / "results.json", results)
     io.write_json(layout.stage_metrics(name, "subspaces"), metrics)
 

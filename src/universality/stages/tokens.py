@@ -9,5 +9,5 @@ from universality.params.schema import Params
 
 def run(params: Params, name: str) -> None:
     """Build token set NAME: the fixed tokens both models of a comparison read, and their hash."""
-    with provenance.output_set(layout.tokens(name)) as out:
+    with provenance.writing_set(layout.tokens(name)) as out:
         sources.implementation(params.token_sets[name].kind, "tokens").build(name, params, out)

@@ -8,8 +8,8 @@ from pathlib import Path
 from universality import io, layout
 from universality.activations.cache import ActivationCache, cache_meta, save_cache
 from universality.activations.extract import FINGERPRINT_FILE, encode
+from universality.activations.ground_truth import planted_labels
 from universality.activations.hooks import check_sae_weights
-from universality.pairing.ground_truth import planted_labels
 from universality.params.schema import Params
 from universality.sources.planted.files import load_dictionary, load_world, world_latents
 from universality.sources.sae_files import load_sae

@@ -8,7 +8,7 @@ import pandas as pd
 
 from universality.params.schema import Params
 from universality.sources.pretrained.hub import hub_call, hub_documents
-from universality.sources.windows import pack_split, save_token_set, tokenize_documents
+from universality.token_sets import pack_split, save_token_set, tokenize_documents
 
 
 def build(name: str, params: Params, out: Path) -> None:

@@ -46,6 +46,7 @@ def toy_config(spec: TrainedModel, d_vocab: int, n_ctx: int) -> HookedTransforme
 
 def train_toy_model(config: HookedTransformerConfig, windows: np.ndarray, training: LMTraining) -> HookedTransformer:
     """Initialise a transformer from `config` (seeded) and train it on `windows` with TransformerLens."""
+    assert config.seed is not None, "a toy model's config is seeded (toy_config)"
     model = HookedTransformer(config)
     dataset = Dataset.from_dict({"tokens": windows.astype(np.int64)}).with_format("torch")
     train_config = HookedTransformerTrainConfig(

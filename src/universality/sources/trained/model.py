@@ -10,7 +10,7 @@ from transformer_lens import HookedTransformer
 from universality import layout
 from universality.params.schema import Params
 from universality.sources.trained.language_model import language_model_loss, save_toy_model, toy_config, train_toy_model
-from universality.sources.windows import load_token_set, token_metadata
+from universality.token_sets import load_token_set, token_metadata
 
 log = logging.getLogger(__name__)
 

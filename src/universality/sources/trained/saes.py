@@ -10,7 +10,7 @@ from universality.params.schema import Params
 from universality.sources.language_models import load_language_model
 from universality.sources.sae_files import save_sae
 from universality.sources.trained.sae_training import train_lm_sae
-from universality.sources.windows import load_token_set, token_metadata
+from universality.token_sets import load_token_set, token_metadata
 
 log = logging.getLogger(__name__)
 

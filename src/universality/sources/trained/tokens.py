@@ -11,7 +11,7 @@ from universality import io
 from universality.params.schema import Params
 from universality.sources.trained.bpe import BOS, PAD, train_bpe
 from universality.sources.trained.wordnet import read_wordnet
-from universality.sources.windows import TokenSet, pack_documents, save_token_set, split_windows, tokenize_documents
+from universality.token_sets import TokenSet, pack_documents, save_token_set, split_windows, tokenize_documents
 
 log = logging.getLogger(__name__)
 

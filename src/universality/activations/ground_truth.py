@@ -1,4 +1,4 @@
-"""Pairs judged against planted ground truth: does a pair join two recoveries of one planted feature?"""
+"""Planted ground truth carried by activation caches: which planted feature each SAE feature recovers, and whether a pair joins two recoveries of one."""
 
 from __future__ import annotations
 

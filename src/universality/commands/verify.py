@@ -1,6 +1,6 @@
 """`python -m universality verify` (`make verify`): check the built paper against the results it shows.
 
-Not a DVC stage: it reads every stage's outputs and writes nothing. It fails when
+It reads every stage's outputs and writes nothing. It fails when
 - `dvc status` reports a stage whose outputs are stale;
 - a generated LaTeX file differs from what the results files give (a number without a source),
   or a generated file is one that rendering no longer writes;

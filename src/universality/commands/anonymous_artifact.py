@@ -1,4 +1,4 @@
-"""The double-blind archive: the repository at HEAD and its cached artifacts, with nothing that names the authors.
+"""Command `anonymous-artifact` (`make anonymous-artifact`): the archive for double-blind review.
 
 The archive holds every file git tracks at HEAD (no history); `.dvc/config` with one remote,
 `dvc-remote/` inside the archive, holding every cached output of `dvc.lock` that this
@@ -14,14 +14,18 @@ from __future__ import annotations
 import gzip
 import io as bytes_io
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import IO, cast
 
 import yaml
 
 from universality.io import atomic_path
+from universality.params.schema import Params
 
+ARCHIVE = Path("build/anonymous-artifact.tar.gz")
 ROOT = "universality"  # the folder the archive unpacks into
 BUNDLED_REMOTE = "dvc-remote"
 BUNDLED_CONFIG = f"""[core]
@@ -62,7 +66,7 @@ def tracked_files() -> dict[str, bytes]:
     """Every file of HEAD's tree, by path, from `git archive` (the committed bytes, not the work tree's)."""
     archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], capture_output=True, check=True).stdout
     with tarfile.open(fileobj=bytes_io.BytesIO(archive)) as tar:
-        return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
+        return {member.name: cast(IO[bytes], tar.extractfile(member)).read() for member in tar.getmembers() if member.isfile()}
 
 
 def without_authors(params_text: bytes) -> bytes:
@@ -122,3 +126,16 @@ def build(path: Path, authors: list[str], with_cache: bool) -> dict[str, bytes]:
         )
     write_archive(path, files)
     return files
+
+
+def run(params: Params) -> None:
+    settings = params.anonymous_artifact
+    try:
+        files = build(ARCHIVE, settings.authors, settings.include_cache)
+    except AnonymityError as err:
+        sys.exit(f"error: {err}")
+    cached = sum(name.startswith(f"{BUNDLED_REMOTE}/") for name in files)
+    print(
+        f"wrote {ARCHIVE} ({ARCHIVE.stat().st_size / 1e6:.1f} MB): {len(files) - cached} files of HEAD, {cached} cached objects; "
+        f"unpack it, then `make pull-cache` fetches from the bundled remote"
+    )
