@@ -99,6 +99,18 @@ def test_chance_band_and_interval_at_matched_n():
     assert matched_scores(Engine(0.99), X[:10], X[:10], np.arange(10), 30, 50, rng, 0.9)["status"] == "too few pairs"
 
 
+# a layer pair's trends where collapse, not small n, duplication or weak pairs, explains the rise
+COLLAPSE_LIKE = {
+    "raw": 0.3,
+    "matched": 0.25,
+    "matched_robust": True,
+    "deduplicated": 0.24,
+    "dedup_removed": 0.04,
+    "strata_removed": 0.2,
+    "median_r_fall": -0.1,
+}
+
+
 def test_one_row_per_partner_and_common_size():
     pairs = pd.DataFrame({"a_partner": [3, 3, 5], "b_feature": [0, 1, 2], "r": [0.2, 0.7, 0.4]})
     W_b = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
@@ -111,15 +123,7 @@ def test_one_row_per_partner_and_common_size():
 
 
 def test_verdict_reads_each_explanation_from_its_numbers():
-    collapse_like = {
-        "raw": 0.3,
-        "matched": 0.25,
-        "matched_robust": True,
-        "deduplicated": 0.24,
-        "dedup_removed": 0.04,
-        "strata_removed": 0.2,
-        "median_r_fall": -0.1,
-    }
+    collapse_like = dict(COLLAPSE_LIKE)
     v = verdict([collapse_like] * 3, ["neither"] * 4)
     assert v["collapse"]["verdict"] == "supported" and v["small_n"]["verdict"] == "not supported"
     assert v["duplication"]["verdict"] == "not supported" and v["weak_pairs"]["verdict"] == "not supported"
@@ -143,15 +147,7 @@ def test_range_buckets_feed_the_analysis_in_multiplicity_order(planted, params):
 def test_sentences_and_conclusion_follow_the_verdicts(params):
     from universality.report.collapse import collapse_macros
 
-    collapse_like = {
-        "raw": 0.3,
-        "matched": 0.25,
-        "matched_robust": True,
-        "deduplicated": 0.24,
-        "dedup_removed": 0.04,
-        "strata_removed": 0.2,
-        "median_r_fall": -0.1,
-    }
+    collapse_like = dict(COLLAPSE_LIKE)
     small_n_like = collapse_like | {"matched": 0.01, "matched_robust": False}
     record = {"common_sizes": {"matched": 12, "deduplicated": 9, "strata": [None]}}
     results = {
