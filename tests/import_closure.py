@@ -4,6 +4,10 @@ A stage runs as `python -m universality STAGE NAME`: the package, its `__main__`
 the stage's module, then everything those import (statically, anywhere in a module), and,
 for the stages a source kind implements, that kind's module for the stage, which
 `sources.implementation` imports by name.
+
+The same import graph, read package by package, is what `tests/test_structure.py` checks for
+cycles; and `python tests/import_closure.py` (`make dvc-deps`) writes dvc.yaml's code blocks
+from the closures.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from universality.sources import KINDS
 from universality.sources import STAGES as SOURCE_STAGES
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -149,8 +154,6 @@ def _compressed(files: set[Path]) -> list[str]:
 
 def code_deps(stage: str) -> list[str]:
     """The code entries of `stage` in dvc.yaml: its module, its kind's module (source stages), then the rest, sorted."""
-    from universality.sources import KINDS
-
     kinds = KINDS if stage in SOURCE_STAGES else (None,)
     files = set().union(*(stage_closure(stage, kind) for kind in kinds))
     template = []
