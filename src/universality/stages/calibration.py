@@ -26,7 +26,7 @@ def _check_declared(params: Params) -> None:
     missing = [path for path in replicate_inputs(params) if path not in declared]
     if missing:
         raise ValueError(
-            f"{layout.DVC_FILE}: stage {STAGE} lacks the deps {missing} (paper.replicates); add one line each so that DVC reruns it"
+            f"{layout.DVC_FILE}: stage {STAGE} lacks the deps {missing} (paper.replicates); add one entry each, before its `# code:` block, so that DVC reruns it"
         )
 
 
