@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import math
 import os
 import statistics
@@ -85,7 +86,7 @@ def run_case(executor: str, workers: int) -> dict:
         import ray
 
         started = time.perf_counter()
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
         case |= {"startup": time.perf_counter() - started, "workers": workers}
     started = time.perf_counter()
     results = executors.run_units(units, f"grid of {COMPARISON}")
