@@ -168,10 +168,13 @@ WIDTH = 140  # the line length the code block is wrapped at
 _PLAIN = re.compile(r"[A-Za-z0-9_./-]+")
 
 
+def _quoted(item: str) -> str:
+    return item if _PLAIN.fullmatch(item) else json.dumps(item)  # `${...}` needs quotes in a flow list
+
+
 def _flow_lines(items: list[str], indent: str, last: str) -> list[str]:
     """`items` as lines of a YAML flow sequence packed up to WIDTH, the last one ending in `last`."""
-    quoted = [item if _PLAIN.fullmatch(item) else json.dumps(item) for item in items]  # `${...}` needs quotes in a flow list
-    pieces = [item + ("," if index < len(quoted) - 1 else last) for index, item in enumerate(quoted)]
+    pieces = [_quoted(item) + ("," if index < len(items) - 1 else last) for index, item in enumerate(items)]
     lines, line = [], ""
     for piece in pieces:
         if line and len(indent) + len(line) + 1 + len(piece) > WIDTH:
@@ -182,36 +185,23 @@ def _flow_lines(items: list[str], indent: str, last: str) -> list[str]:
 
 
 def written_dvc_yaml(text: str) -> str:
-    """dvc.yaml with every stage's params right after its command and its deps as one flow list: data first, then the code."""
+    """dvc.yaml with every stage's deps as one flow list: its data dependencies one a line, then its code block."""
     declared = yaml.safe_load(text)["stages"]
     lines, out, stage = text.splitlines(), [], None
     index = 0
     while index < len(lines):
         line = lines[index]
         stripped, indent = line.strip(), len(line) - len(line.lstrip())
-        if indent == 2 and stripped.endswith(":") and not stripped.startswith("#") and stage != "":
-            stage = stripped[:-1] if stripped[:-1] in declared else stage
-        if line.startswith("plots:"):
-            stage = ""
-        if stage and stripped.startswith("params:"):
-            index += 1  # moved up to the command
-            continue
-        if stage and stripped.startswith("cmd:"):
-            params = [
-                other for other in lines[index:] if other.strip().startswith("params:") and len(other) - len(other.lstrip()) == indent
-            ]
-            out += [line, *params[:1]]
-            index += 1
-            continue
+        if indent == 2 and stripped[:-1] in declared:
+            stage = stripped[:-1]
         if stage and stripped.startswith("deps:"):
             end = index + 1
             while end < len(lines) and lines[end].strip() and len(lines[end]) - len(lines[end].lstrip()) > indent:
                 end += 1
             spec = declared[stage]
-            data = [dep for dep in spec.get("do", spec)["deps"] if not dep.startswith("src/")]
+            data = [_quoted(dep) for dep in spec.get("do", spec)["deps"] if not dep.startswith("src/")]
             pad = " " * indent
-            quoted = [dep if _PLAIN.fullmatch(dep) else json.dumps(dep) for dep in data]
-            head = [f"{pad}{'deps: [' if i == 0 else '       '}{dep}," for i, dep in enumerate(quoted)] or [pad + "deps: ["]
+            head = [f"{pad}{'deps: [' if i == 0 else '       '}{dep}," for i, dep in enumerate(data)] or [pad + "deps: ["]
             out += [*head, f"{pad}       {CODE_COMMENT}", *_flow_lines(code_deps(stage), pad + "       ", "]")]
             index = end
             continue
