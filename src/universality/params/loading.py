@@ -1,6 +1,6 @@
 """Load params.yaml and check it against the schema, with messages that name the key and the fix.
 
-Loading stops on a key given twice, an unknown key (naming the nearest valid one), a missing
+Loading stops on a YAML anchor, a key given twice, an unknown key (naming the nearest valid one), a missing
 key, a wrong type, a number outside the range its schema type allows (`schema.Range`, stated
 in the message), overlapping multiplicity ranges, or a name that refers to nothing (a
 comparison's source, a source's token set), and says which key to change.
@@ -32,10 +32,21 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently).
+class _Alias(yaml.MarkedYAMLError):
+    pass
 
-    Keys a mapping takes from a merge (`<<: *anchor`) may be overridden: that is what merges are for."""
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last silently)
+    and so is an anchor (`&name`): `dvc exp run -S` rewrites params.yaml with its aliases expanded and its merges
+    resolved, so a value shared through an anchor would not change where the override says."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        anchor = self.peek_event().anchor
+        if anchor is not None:
+            raise _Alias(None, None, f"&{anchor} shares a value through a YAML anchor, which `dvc exp run -S` does not "
+                         "change where it says: write the value out in every entry that uses it", self.peek_event().start_mark)  # fmt: skip
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -166,6 +177,16 @@ def _check_names(params: Params) -> None:
             raise ParamsError(
                 f"params.yaml: comparisons.{name} shuffles B's windows and asks for the sensitivity grid; set sensitivity: false (the grid re-pairs aligned tokens)"
             )
+    quoted = [params.paper.main, *params.paper.replicates]
+    repeated = sorted({name for name in quoted if quoted.count(name) > 1})
+    if repeated:
+        raise ParamsError(f"params.yaml: paper.replicates repeats {', '.join(repeated)} (with paper.main {params.paper.main!r}); "
+                          "each run may be counted once: list every replicate once, other than the main comparison")  # fmt: skip
+    runs = {name: (comparison.a, comparison.b) for name in quoted if (comparison := params.comparisons.get(name))}
+    for first, second in itertools.combinations(runs, 2):
+        if runs[first] == runs[second]:
+            raise ParamsError(f"params.yaml: paper quotes comparisons {first!r} and {second!r} as two runs, but both pair sources "
+                              f"{runs[first][0]!r} and {runs[first][1]!r}: a replicate needs sources of its own")  # fmt: skip
     for role, name in params.paper.named().items():
         if name not in params.comparisons:
             raise ParamsError(f"params.yaml: paper.{role} = {name!r} names no entry of comparisons ({', '.join(params.comparisons)})")
@@ -210,6 +231,11 @@ def _check_values(params: Params) -> None:
             raise ParamsError(f"params.yaml: {key} = {choice!r} is not a device; allowed: auto, cpu, cuda, cuda:N")
     if "{layer}" not in params.extract.hook:
         raise ParamsError(f"params.yaml: extract.hook must contain '{{layer}}', got {params.extract.hook!r}")
+    try:
+        params.extract.hook.format(layer=0)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ParamsError(f"params.yaml: extract.hook = {params.extract.hook!r} has a placeholder other than {{layer}} ({err}); "
+                          "write the rest of the hook name out, e.g. blocks.{layer}.hook_resid_post") from err  # fmt: skip
     strata = params.collapse.r_strata
     if len(strata) < 2 or any(lo >= hi for lo, hi in itertools.pairwise(strata)):
         raise ParamsError(f"params.yaml: collapse.r_strata must be at least two increasing correlations, got {strata}")
@@ -253,6 +279,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         with path.open(encoding="utf-8") as stream:  # the stream's name puts the file into YAML's messages
             data = yaml.load(stream, Loader=_UniqueKeyLoader)
+    except _Alias as err:
+        raise ParamsError(f"{path}: {err}") from err
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from err
     return parse_params(data)

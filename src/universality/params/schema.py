@@ -51,6 +51,7 @@ Correlation = Annotated[float, Range(-1, 1)]
 Threshold = Annotated[float, Range(-1, 1, open_high=True)]  # keep r > threshold: 1 or more would keep nothing
 ContextLength = Annotated[int, Range(2)]  # BOS and at least one token
 MinPairs = Annotated[int, Range(4)]  # the fewest pairs a score is computed on
+VocabSize = Annotated[int, Range(258)]  # a byte-level BPE holds the 256 bytes and <bos>, <pad> before any merge
 
 # --- token sets -----------------------------------------------------------------------------
 
@@ -61,7 +62,7 @@ class TrainedTokens:
 
     kind: Literal["trained"]
     wordnet_dir: str
-    vocab_size: Count
+    vocab_size: VocabSize
     context_length: ContextLength
     analysis_windows: Count
     seed: Seed
