@@ -11,7 +11,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup system-packages paper verify test lint format dvc-deps clean pull-cache pull-activations pull-saes push-cache check-cache anonymous-artifact
 
+# A virtual environment copied from another checkout still imports that checkout's src/ (its editable install): point it here.
 setup: system-packages $(VENV)/.installed
+	@[ "$$(cat $(VENV)/.installed)" = "$(CURDIR)" ] || { echo "Pointing $(VENV)'s editable install at $(CURDIR)"; \
+	  $(VENV)/bin/python -m pip install -q --no-deps -e . && echo "$(CURDIR)" > $(VENV)/.installed; }
 
 system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -24,10 +27,10 @@ system-packages:
 # torch first (the local CPU wheel), then the pinned rest with a constraint that keeps it.
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -r requirements.txt -c requirements-lock.txt
-	$(VENV)/bin/pip install -q --no-deps -e .
-	touch $@
+	$(VENV)/bin/python -m pip install -q torch==2.13.0
+	$(VENV)/bin/python -m pip install -q -r requirements.txt -c requirements-lock.txt
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	echo "$(CURDIR)" > $@
 
 paper: setup
 	dvc repro
@@ -57,7 +60,7 @@ dvc-deps: setup
 
 # The optional `ray` executor (docs/scaling.md): the tests run every stage that fans out on it too.
 $(VENV)/.ray-installed: $(VENV)/.installed
-	$(VENV)/bin/pip install -q -e '.[ray]' -c requirements-lock.txt
+	$(VENV)/bin/python -m pip install -q -e '.[ray]' -c requirements-lock.txt
 	touch $@
 
 # The public remote gets its address when the paper is published; until then say so, not a DNS error.

@@ -31,3 +31,9 @@ def project(tmp_path_factory) -> Path:
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return tiny_project.build(own)
     return tiny_project.copy_of(tiny_project.build_once(tmp_path_factory.getbasetemp().parent / "tiny_project"), own)
+
+
+@pytest.fixture
+def built(project, tmp_path) -> Path:
+    """A copy of the built tiny project that a test may damage."""
+    return tiny_project.copy_of(project, tmp_path / "project")

@@ -24,7 +24,7 @@ from universality.errors import InputError
 from universality.report.latexmk import build_pdf
 
 CACHE = layout.activation_cache("toy_a", 0)  # data/toy_a/activations/L0.safetensors: extract@toy_a writes it
-FIX = r"dvc checkout --force extract@toy_a`.*`dvc pull --force extract@toy_a`.*`dvc repro --force extract@toy_a"
+FIX = r"rebuild it with `dvc repro -s --force extract@toy_a` \(the local DVC cache holds no good copy; `-s` reruns this stage alone\)"
 META = {
     "source": "toy_a",
     "layer": 0,
@@ -163,7 +163,7 @@ def test_saes_that_do_not_fit_the_model_are_refused_before_any_compute():
     with torch.no_grad():
         broken.W_dec[[1, 3]] = float("nan")
     with refused(
-        r"data/toy_a/saes/L0: the SAE's W_dec holds NaN or infinite values \(2 of 16 rows\); retrain it with `dvc repro --force saes@toy_a`"
+        r"data/toy_a/saes/L0: the SAE's W_dec holds NaN or infinite values \(2 of 16 rows\); retrain it with `dvc repro -s --force saes@toy_a`"
     ):
         check_saes(model, {0: broken}, where, "toy_a")
     check_saes(model, {0: tiny_sae(8), 1: tiny_sae(8)}, where | {1: "L1"}, "toy_a")  # fitting SAEs pass

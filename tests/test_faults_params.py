@@ -126,7 +126,9 @@ def test_the_readme_example_of_dvc_exp_run_changes_the_knob_it_names_and_no_othe
     (tmp_path / "knob.py").write_text("import functools, sys, yaml\n"
                                       "print(functools.reduce(dict.get, sys.argv[1].split('.'), yaml.safe_load(open('params.yaml'))))\n")  # fmt: skip
     stage = {"cmd": f"python knob.py {key} > knob.txt", "deps": ["knob.py"]}
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"knob": stage | {"params": [key], "outs": [{"knob.txt": {"cache": False}}]}}}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"knob": stage | {"params": [key], "outs": [{"knob.txt": {"cache": False}}]}}})
+    )
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     dvc("init", "-q", cwd=tmp_path)
     dvc("repro", cwd=tmp_path)

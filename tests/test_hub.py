@@ -41,6 +41,8 @@ def test_hook_check_runs_on_hub_models_and_names_both_hooks(offline_check):
 
 
 @pytest.mark.parametrize("what", ["model_error", "sae_error", "dataset_error"])
-def test_unreachable_hub_says_so_and_points_to_the_pulled_activations(offline_check, what):
+def test_unreachable_hub_says_so_and_names_the_cache_that_fixes_it(offline_check, what):
+    """The fix it names is the one the offline check itself uses: the models and SAEs above load from HF_HUB_CACHE."""
     message = offline_check[what]
-    assert "hub is unreachable" in message and "make pull-activations" in message
+    assert "hub is unreachable" in message and "HF_HUB_CACHE" in message and "`hf download NAME`" in message
+    assert "pull-activations" not in message  # no remote holds pretrained activations

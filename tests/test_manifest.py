@@ -77,8 +77,8 @@ def test_records_and_lock_must_describe_the_same_stages_and_outputs(workspace):
     problems = manifest.check_workspace(stale).problems
     assert problems == [
         "results/manifest/extract/toy_a.json gives data/toy_a/activations 2 files of 399 bytes, dvc.lock 2 of 10: "
-        "rerun the stage with `dvc repro -f extract@toy_a`",
-        "dvc.lock lists stage pair@main but results/manifest/pair/main.json does not exist: rerun it with `dvc repro -f pair@main`",
+        "rerun the stage with `dvc repro -s -f extract@toy_a`",
+        "dvc.lock lists stage pair@main but results/manifest/pair/main.json does not exist: rerun it with `dvc repro -s -f pair@main`",
     ]
     unlisted = {stage: entry for stage, entry in workspace.items() if stage != "calibration"}
     assert manifest.check_workspace(unlisted).problems == [

@@ -12,6 +12,7 @@ import importlib
 import logging
 import re
 import sys
+from pathlib import Path
 
 from universality import layout
 from universality.errors import InputError
@@ -43,6 +44,7 @@ OUTPUT_ERRORS = {  # writing an output failed for a reason outside the pipeline:
     errno.EDQUOT: "disk quota exceeded; free some and rerun",
     errno.EROFS: "the file system is read-only; make it writable and rerun",
     errno.EACCES: "permission denied; make it writable (or run as its owner) and rerun",
+    errno.EPERM: "operation not permitted (an immutable file?); make it writable (`chattr -i`) and rerun",
 }
 
 
@@ -76,14 +78,19 @@ def execute(stage: str, name: str | None, params: Params) -> None:
         importlib.import_module(f"universality.commands.{stage.replace('-', '_')}").run(params)
         return
     module = importlib.import_module(f"universality.stages.{stage}")
-    output = layout.output_folder(stage, name)
-    if output is not None:
-        for leftover in io.remove_leftovers(output):
-            logging.getLogger(__name__).info("removed %s, left by an interrupted run", leftover)
-    run = provenance.check_inputs(stage, name, params)
-    with provenance.running(run):
-        module.run(params) if name is None else module.run(params, name)
-    manifest.write_record(stage, name)
+    instance = layout.stage_instance(stage, name)
+    outputs = provenance.declared_outputs(stage, name, params)
+    with io.exclusive(outputs[0], instance):
+        for problem in filter(None, map(io.writable_problem, outputs)):
+            raise InputError(f"{problem}, then rerun {instance} (nothing was computed)")
+        output = layout.output_folder(stage, name)
+        if output is not None:
+            for leftover in io.remove_leftovers(output):
+                logging.getLogger(__name__).info("removed %s, left by an interrupted run", leftover)
+        run = provenance.check_inputs(stage, name, params)
+        with provenance.running(run):
+            module.run(params) if name is None else module.run(params, name)
+        manifest.write_record(stage, name)
 
 
 def _error_number(err: OSError) -> int | None:
@@ -92,10 +99,26 @@ def _error_number(err: OSError) -> int | None:
     return err.errno if err.errno is not None else int(found.group(1)) if found else None
 
 
+def check_checkout(checkout: Path) -> None:
+    """Refuse to run code other than `checkout`'s own: a virtual environment copied from another checkout imports that
+    one's src/ (its editable install), which may differ."""
+    imported = Path(__file__).resolve().parent
+    here = (checkout / "src" / "universality").resolve()
+    if not here.is_dir() or here == imported:
+        return
+    modules = sorted(path.relative_to(here) for path in here.rglob("*.py"))
+    if modules != sorted(path.relative_to(imported) for path in imported.rglob("*.py")) or any(
+        (here / module).read_bytes() != (imported / module).read_bytes() for module in modules
+    ):
+        raise InputError(f"python imports universality from {imported.parent.parent}, whose code differs from this checkout's "
+                         f"({checkout}): the virtual environment was copied from there; run `make setup` here, which points it here")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        check_checkout(Path.cwd())
         params = load_params(args.params)
         if args.stage == "check-params":
             from universality import devices

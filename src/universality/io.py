@@ -11,6 +11,7 @@ unread) and the checksum after.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -25,7 +26,8 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from universality.errors import InputError
-from universality.layout import damaged_message, missing_message
+from universality.layout import missing_message
+from universality.restore import damaged_message
 
 TEMPORARY_SUFFIX = ".tmp"  # `.<name>.<random>.tmp`: a file being written; `remove_leftovers` deletes those of killed runs
 
@@ -79,6 +81,31 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
                 shutil.rmtree(folder)
 
 
+@contextlib.contextmanager
+def exclusive(path: Path, who: str) -> Iterator[None]:
+    """Hold the lock of output `path` (a file `.<name>.lock` beside it) while `who` writes it; refuse when another
+    process holds it, before this one deletes or writes anything."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{who} is already running in this checkout (another process holds {lock}): "
+                             "wait for it to finish, then rerun if you still need to") from None  # fmt: skip
+        yield  # the lock goes with the file handle, also when the process is killed
+
+
+def writable_problem(path: Path) -> str | None:
+    """Why `path` (a file or folder an output replaces) cannot be replaced here, or None."""
+    parent = next(folder for folder in path.absolute().parents if folder.exists())
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is read-only or immutable: make it writable (`chmod u+w`, or `chattr -i` for an immutable file)"
+    if not os.access(parent, os.W_OK):
+        return f"{parent} is read-only: make it writable"
+    return None
+
+
 def remove_leftovers(path: str | Path) -> list[Path]:
     """Delete the temporary files and folders that killed writers left beside `path` (and inside it); return them."""
     path = Path(path)
@@ -114,7 +141,10 @@ def write_text(path: str | Path, text: str) -> None:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     require(path)
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(damaged_message(path, f"is not valid JSON ({err})")) from None
 
 
 METADATA_KEY = "meta"

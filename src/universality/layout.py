@@ -198,30 +198,18 @@ def producing_stage(path: str | Path) -> str | None:
     return None
 
 
-def _relative(path: str | Path) -> Path:
+def relative(path: str | Path) -> Path:
     path = Path(path)
     return path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
 
 
 def missing_message(path: str | Path) -> str:
     """Why `path` is not there and the commands that bring it: `dvc pull` from the remote, or `dvc repro`."""
-    path = _relative(path)
+    path = relative(path)
     stage = producing_stage(path)
     if stage is None:
         return f"{path} does not exist: run `dvc repro` to build it"
     return (
         f"{path} does not exist: fetch it with `dvc pull {stage}` (the paper's cached artifacts, README: "
         f"Reproducing the paper) or build it with `dvc repro {stage}`"
-    )
-
-
-def damaged_message(path: str | Path, problem: str) -> str:
-    """`path` (a file or an output folder) is unusable because of `problem`; the commands that replace it with a good copy."""
-    path = _relative(path)
-    stage = producing_stage(path)
-    if stage is None:
-        return f"{path} {problem}: rebuild it with `dvc repro`"
-    return (
-        f"{path} {problem}: restore it with `dvc checkout --force {stage}` (`dvc pull --force {stage}` when the local cache "
-        f"lacks it) or rebuild it with `dvc repro --force {stage}`"
     )

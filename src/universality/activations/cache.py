@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from universality import io, layout
+from universality import io, layout, restore
 from universality.errors import InputError
 from universality.io import read_tensor_metadata, write_tensors
 from universality.params.schema import Comparison
@@ -94,7 +94,7 @@ def load_cache(path: str | Path) -> ActivationCache:
 
 def _check(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
     def refuse(problem: str):
-        raise InputError(layout.damaged_message(path, problem))
+        raise InputError(restore.damaged_message(path, problem))
 
     missing = [key for key in REQUIRED_META if key not in meta] + [name for name in DTYPES if name != "world_ids" and name not in tensors]
     if missing:

@@ -26,7 +26,7 @@ def check_sae_weights(sae: SAE, where: str, source: str) -> None:
         if not finite.all():
             rows = int((~finite).reshape(len(tensor), -1).any(dim=1).sum()) if tensor.ndim else 1
             raise InputError(f"{where}: the SAE's {name} holds NaN or infinite values ({rows} of {len(tensor) if tensor.ndim else 1} rows); "
-                             f"retrain it with `dvc repro --force saes@{source}` or fetch a good copy with `dvc pull --force saes@{source}`")  # fmt: skip
+                             f"retrain it with `dvc repro -s --force saes@{source}` or fetch a good copy with `dvc pull --force saes@{source}`")  # fmt: skip
 
 
 def check_saes(model, saes: dict[int, SAE], where: dict[int, str], source: str) -> None:

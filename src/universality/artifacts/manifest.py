@@ -65,6 +65,15 @@ def write_record(stage: str, name: str | None) -> None:
         io.write_json(layout.manifest_record(stage, name), record)
 
 
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 of cached file `path` in the manifest record of the stage that writes it, if recorded."""
+    instance = layout.producing_stage(path)
+    record = record_path(instance) if instance else None
+    if record is None or not record.exists():
+        return None
+    return io.read_json(record)["files"].get(path.as_posix(), {}).get("sha256")
+
+
 def outputs_of(instance: str) -> list[Path]:
     return layout.cached_outputs(*layout.split_instance(instance))
 
@@ -96,7 +105,7 @@ def check_workspace(lock_stages: dict[str, dict], root: Path = Path(".")) -> Cac
     for stage in sorted(set(lock_stages) | set(records)):
         if stage not in records and outputs_of(stage):
             check.problems.append(
-                f"dvc.lock lists stage {stage} but {record_path(stage)} does not exist: rerun it with `dvc repro -f {stage}`"
+                f"dvc.lock lists stage {stage} but {record_path(stage)} does not exist: rerun it with `dvc repro -s -f {stage}`"
             )
         elif stage not in lock_stages:
             check.problems.append(f"{record_path(stage)} records stage {stage}, which dvc.lock does not list: remove it")
@@ -116,7 +125,7 @@ def lock_disagreements(record: dict, lock_stage: dict) -> list[str]:
         found, expected = (len(files), sum(entry["size"] for entry in files)), (out.get("nfiles", 1), out.get("size"))
         if found != expected:
             problems.append(f"{record_path(stage)} gives {out['path']} {found[0]} files of {found[1]} bytes, "
-                            f"dvc.lock {expected[0]} of {expected[1]}: rerun the stage with `dvc repro -f {stage}`")  # fmt: skip
+                            f"dvc.lock {expected[0]} of {expected[1]}: rerun the stage with `dvc repro -s -f {stage}`")  # fmt: skip
     return problems
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from universality import io, layout
+from universality import io, layout, restore
 from universality.errors import InputError
 from universality.params.schema import Params
 
@@ -61,8 +61,18 @@ def _lookup(context: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _declared(stage: str, name: str | None, params: Params) -> tuple[list[str], list[str]]:
-    """The data dependencies and params keys dvc.yaml declares for `stage@name`, resolved as DVC resolves them."""
+def declared_inputs(stage: str, name: str | None, params: Params) -> list[Path]:
+    """The data dependencies dvc.yaml declares for `stage@name`."""
+    return [Path(dep) for dep in _declared(stage, name, params)[0]]
+
+
+def declared_outputs(stage: str, name: str | None, params: Params) -> list[Path]:
+    """Every path dvc.yaml declares `stage@name` writes: its outputs and metrics."""
+    return [Path(out) for out in _declared(stage, name, params)[2]]
+
+
+def _declared(stage: str, name: str | None, params: Params) -> tuple[list[str], list[str], list[str]]:
+    """The data dependencies, params keys and outputs dvc.yaml declares for `stage@name`, resolved as DVC resolves them."""
     spec = yaml.safe_load(layout.DVC_FILE.read_text(encoding="utf-8"))["stages"][stage]
     body = spec.get("do", spec)
     context: dict[str, Any] = dataclasses.asdict(params)
@@ -77,7 +87,8 @@ def _declared(stage: str, name: str | None, params: Params) -> tuple[list[str], 
 
     data = [resolve(dep) for dep in body.get("deps", []) if not dep.startswith("src/")]
     keys = [resolve(key) for key in body.get("params", [])]
-    return data, keys
+    outs = [resolve(out if isinstance(out, str) else next(iter(out))) for out in body.get("outs", []) + body.get("metrics", [])]
+    return data, keys, outs
 
 
 def digest_of(path: Path) -> str:
@@ -101,13 +112,18 @@ def verify_set(path: Path) -> dict[str, Any]:
     """The record of output set `path`, after checking that its files are exactly the recorded ones."""
     io.require(path)
     if not (path / RECORD).exists():
-        raise InputError(layout.damaged_message(path, f"has no {RECORD}, so what it was computed from is unknown"))
+        raise InputError(restore.damaged_message(path, f"has no {RECORD}, so what it was computed from is unknown"))
     record = io.read_json(path / RECORD)
+    instance = layout.producing_stage(path)
+    if instance is not None and record.get("stage") != instance:
+        raise InputError(
+            restore.damaged_message(path, f"holds the outputs of {record.get('stage')}, not of {instance} (its {RECORD} says so)")
+        )
     found = _file_hashes(path)
     changed = sorted(set(found) ^ set(record["files"]) | {f for f in found if record["files"].get(f) not in (None, found[f])})
     if changed:
         raise InputError(
-            layout.damaged_message(path, f"does not match its {RECORD} ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})")
+            restore.damaged_message(path, f"does not match its {RECORD} ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})")
         )
     return record
 
@@ -136,12 +152,47 @@ def input_problems(stage: str, name: str | None, params: Params) -> list[str]:
     return problems
 
 
+def _leaves(value: Any, key: str) -> dict[str, str]:
+    """`value` of params key `key` as its dotted leaf keys, each with its value in canonical JSON."""
+    if isinstance(value, dict):
+        return {leaf: text for part, inner in value.items() for leaf, text in _leaves(inner, f"{key}.{part}").items()}
+    return {key: io.dumps_json(value).strip()}
+
+
+def drawn_on(paths: list[Path]) -> dict[Path, dict[str, Any]]:
+    """The records of the output sets `paths` and every set they were computed from, as far as those are present."""
+    records: dict[Path, dict[str, Any]] = {}
+    queue = list(paths)
+    while queue:
+        path = queue.pop()
+        if path not in records and (path / RECORD).is_file():
+            records[path] = io.read_json(path / RECORD)
+            queue += [Path(source) for source in records[path]["inputs"]]
+    return records
+
+
+def check_one_setting(paths: list[Path], params: Params) -> None:
+    """Refuse inputs computed, somewhere up their chain, with two values of one params key; name the stages to rerun."""
+    current = {leaf: text for key, value in dataclasses.asdict(params).items() for leaf, text in _leaves(value, key).items()}
+    seen: dict[str, tuple[str, Path]] = {}
+    for path, record in sorted(drawn_on(paths).items()):
+        for key, text in (leaf for recorded, value in record["params"].items() for leaf in _leaves(value, recorded).items()):
+            first, where = seen.setdefault(key, (text, path))
+            if first != text:
+                off = [layout.producing_stage(p) for p, value in ((where, first), (path, text)) if value != current.get(key)]
+                fix = f"`dvc repro {off[0]}`" if len(off) == 1 and off[0] else "`dvc repro`"
+                raise InputError(f"{where} and {path} were computed with different {key} ({first} and {text}); "
+                                 f"rerun with the value of params.yaml: {fix}")  # fmt: skip
+
+
 def check_inputs(stage: str, name: str | None, params: Params) -> StageRun:
-    """Check every input of `stage@name` (present, undamaged, fresh) and return what its outputs will record."""
+    """Check every input of `stage@name` (present, undamaged, fresh, computed with one value of each setting) and return
+    what its outputs will record."""
     problems = input_problems(stage, name, params)
     if problems:
         raise InputError(problems[0])
-    data, keys = _declared(stage, name, params)
+    data, keys, _ = _declared(stage, name, params)
+    check_one_setting(declared_inputs(stage, name, params), params)
     context = dataclasses.asdict(params)
     return StageRun(
         layout.stage_instance(stage, name), {key: _lookup(context, key) for key in keys}, {dep: digest_of(Path(dep)) for dep in data}

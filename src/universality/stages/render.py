@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 from universality import io, layout
-from universality.artifacts import provenance
+from universality.artifacts import manifest, provenance
 from universality.errors import InputError
 from universality.params import Params, parse_params
 from universality.report import calibration, claims, collapse, figures, numbers, sensitivity, subspaces, tables
@@ -33,24 +34,29 @@ def _family(params: Params, results: dict[str, Any]) -> dict[str, list[dict]]:
 
 
 def params_used(params: Params) -> Params:
-    """`params` with the analysis settings the results were computed with, as their records say (not params.yaml's).
+    """`params` with the settings the results were computed with, as their records say (not params.yaml's).
 
-    The scored comparisons the manuscript quotes must agree on them (one family of p-values); the
-    setup numbers (token set, models, SAEs) come from the pair stage's setup record."""
-    paper = params.paper
-    scored = sorted({layout.scored(name, MAIN) for name in (paper.main, paper.shuffled, paper.planted_related, paper.planted_unrelated)})
-    for key in ("nulls", "similarity", "subsets.one_to_one"):
-        values = {str(path): provenance.recorded_params(path, key) for path in scored}
-        if len({io.dumps_json(v) for v in values.values()}) > 1:
-            raise InputError(f"the scores the manuscript quotes were computed with different {key}: {values}; "
-                             "rerun them with one params.yaml (`dvc repro`)")  # fmt: skip
+    Every input, and every set up its chain, agrees on them (`provenance.check_one_setting`, checked before a stage
+    runs); `paper`, which names what the manuscript quotes, is render's own."""
     data = json.loads(io.dumps_json(dataclasses.asdict(params)))  # plain JSON types, as params.yaml reads
-    main = layout.scored(paper.main, MAIN)
-    data["nulls"], data["similarity"] = (provenance.recorded_params(main, key) for key in ("nulls", "similarity"))
-    data["subsets"]["one_to_one"] = provenance.recorded_params(main, "subsets.one_to_one")
-    data["filters"] = provenance.recorded_params(layout.pair(paper.main), "filters")
-    data["collapse"] = provenance.recorded_params(layout.collapse(paper.main), "collapse")
+    for record in provenance.drawn_on(provenance.declared_inputs("render", None, params)).values():
+        for key, value in record["params"].items():
+            if key != "paper":
+                *sections, last = key.split(".")
+                functools.reduce(dict.__getitem__, sections, data)[last] = value
     return parse_params(data)
+
+
+def model_metrics(model: str) -> dict[str, Any]:
+    """A model's metrics from their copy for `dvc metrics show`, refused unless it is the model set's file (or,
+    where the models were not pulled, has the sha256 the model stage's manifest record gives that file)."""
+    copy, original = layout.model_metrics(model), layout.model(model) / layout.METRICS_FILE
+    io.require(copy)
+    expected = io.sha256_file(original) if original.exists() else manifest.recorded_sha256(original)
+    if io.sha256_file(copy) != expected:
+        raise InputError(f"{copy} is not a copy of {original} (edited by hand?): restore it with `git checkout -- {copy}` "
+                         f"or rewrite it with `dvc repro -s --force model@{model}`")  # fmt: skip
+    return io.read_json(copy)
 
 
 def load_results(params: Params) -> dict[str, Any]:
@@ -74,7 +80,7 @@ def load_results(params: Params) -> dict[str, Any]:
         "subspaces": io.read_json(layout.subspaces(main) / "results.json"),
     }
     for side in ("a", "b"):
-        results["setup"][side]["model"] = io.read_json(layout.model_metrics(results["setup"][side]["spec"]["model"]))
+        results["setup"][side]["model"] = model_metrics(results["setup"][side]["spec"]["model"])
     family_q_values(_family(params, results))
     return results
 

@@ -49,9 +49,9 @@ def hub_call(what: str, call: Callable[[], T]) -> T:
     except _network_errors() as err:
         raise HubUnreachable(
             f"cannot load {what}: the Hugging Face hub is unreachable and it is not in the local cache "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Fetch the cached "
-            "activations instead: `make pull-activations`, then `dvc repro` (README: Reproducing the paper), or run "
-            "on a machine with hub access"
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Download it on a machine with "
+            "hub access (`hf download NAME`) and copy that machine's Hugging Face cache into this one's (HF_HUB_CACHE, "
+            "default ~/.cache/huggingface/hub), then rerun; no DVC remote holds pretrained models or their activations"
         ) from err
 
 
