@@ -8,6 +8,7 @@ from import_closure import SOURCE_STAGES, stage_closure, written_dvc_yaml
 
 from universality import layout
 from universality.sources import KINDS, implementation
+from universality.stages import render
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "src" / "universality"
@@ -121,7 +122,8 @@ def test_dvc_outputs_are_the_layout_paths():
     for stage in ("pair", "main_one_to_one", "collapse", "sensitivity", "subspaces"):
         assert outputs(stage, cached=False) == {str(layout.stage_metrics(key, stage)), str(layout.manifest_record(stage, key))}, stage
     assert outputs("calibration", cached=False) == {str(layout.calibration_metrics()), str(layout.manifest_record("calibration", None))}
-    assert outputs("render", cached=False) == {str(layout.GENERATED)}
+    headlines = {str(layout.headline(f"${{paper.{role}}}")) for role in render.HEADLINED}
+    assert outputs("render", cached=False) == {str(layout.GENERATED)} | headlines
 
 
 @pytest.mark.parametrize(
@@ -132,7 +134,8 @@ def test_dvc_outputs_are_the_layout_paths():
      ("results/floor/main_one_to_one/results.json", "main_one_to_one@floor"), ("results/calibration/results.json", "calibration"),
      ("results/manifest/extract/toy_a.json", "extract@toy_a"), ("results/manifest/calibration.json", "calibration"),
      ("paper/generated/main/one_to_one.tex", "render"), ("paper/generated/figures/heatmap.pdf", "render"),
-     ("results/main/collapse_metrics.json", "collapse@main"), ("results/calibration_metrics.json", "calibration"), ("results/main/pair_metrics.json", "pair@main"), ("paper/main.pdf", "paper"), ("README.md", None)],
+     ("results/main/collapse_metrics.json", "collapse@main"), ("results/calibration_metrics.json", "calibration"), ("results/main/pair_metrics.json", "pair@main"), ("paper/main.pdf", "paper"), ("README.md", None),
+     ("results/skyline/headline.json", "render")],
 )  # fmt: skip
 def test_every_layout_path_names_the_stage_that_writes_it(path, stage):
     assert layout.producing_stage(path) == stage

@@ -49,8 +49,8 @@ def test_scores_computed_with_other_settings_are_not_mixed_into_one_paper(built)
     assert run_stage(built, "main_one_to_one", "planted_related", "--params", str(other)).returncode == 0
     assert io.read_json(built / "results/planted_related/main_one_to_one/provenance.json")["params"]["nulls"]["permutations"] == 7
     error = one_line_error(run_stage(built, "render"))
-    assert error.startswith("error: the scores the manuscript quotes were computed with different nulls: ")
-    assert "'permutations': 7" in error and "rerun them with one params.yaml (`dvc repro`)" in error
+    assert "results/planted_related/main_one_to_one were computed with different nulls.permutations" in error
+    assert error.endswith("(50 and 7); rerun with the value of params.yaml: `dvc repro main_one_to_one@planted_related`")
     assert snapshot(built, "paper/generated") == before
 
 

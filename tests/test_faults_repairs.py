@@ -155,22 +155,26 @@ def test_an_immutable_metrics_copy_is_refused_before_anything_is_replaced(built)
         )
         assert snapshot(built, "results/main/pair", "results/manifest/pair/main.json") == before
     finally:
-        subprocess.run(["chattr", "-i", str(metrics)], check=True)
+        subprocess.run(["chattr", "-i", str(metrics)], check=True)  # the fix the message names
+    assert run_stage(built, "pair", "main").returncode == 0
+    assert snapshot(built, "results/main/pair") == {k: v for k, v in before.items() if k.startswith("results/main/pair/")}
 
 
 def test_a_second_direct_run_of_a_stage_is_refused_and_the_first_completes(built, tmp_path):
-    before = snapshot(built, "results/main/pair")
+    outputs = ("results/main/main_one_to_one", str(layout.stage_metrics("main", "main_one_to_one")))
+    before = snapshot(built, *outputs)
     log = tmp_path / "first.log"
     with log.open("w") as stderr:
-        first = subprocess.Popen([sys.executable, "-m", "universality", "pair", "main"], cwd=built, env=tools_env(), stderr=stderr)
+        argv = [sys.executable, "-m", "universality", "main_one_to_one", "main"]
+        first = subprocess.Popen(argv, cwd=built, env=tools_env(), stderr=stderr)
         deadline = time.monotonic() + 300
-        while not any((built / "results/main").glob(".pair.*.tmp")):
+        while "scoring" not in log.read_text():  # the first run holds the lock and computes
             assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.02)
-        error = one_line_error(run_stage(built, "pair", "main"))
+        error = one_line_error(run_stage(built, "main_one_to_one", "main"))
         assert first.wait() == 0, log.read_text()[-3000:]
     assert error == (
-        "error: pair@main is already running in this checkout (another process holds results/main/.pair.lock): "
-        "wait for it to finish, then rerun if you still need to"
+        "error: main_one_to_one@main is already running in this checkout (another process holds "
+        "results/main/.main_one_to_one.lock): wait for it to finish, then rerun if you still need to"
     )
-    assert snapshot(built, "results/main/pair") == before and not leftovers(built)
+    assert snapshot(built, *outputs) == before and not leftovers(built)

@@ -102,6 +102,11 @@ def stage_metrics(comparison: str, stage: str) -> Path:
     return Path("results") / comparison / f"{stage}_metrics.json"
 
 
+def headline(comparison: str) -> Path:
+    """A quoted comparison's headline (layer pairs, median 1-1 size and scores), for `dvc metrics show`; render writes it."""
+    return Path("results") / comparison / "headline.json"
+
+
 def calibration_metrics() -> Path:
     return Path("results") / f"{CALIBRATION_DIRECTORY}_metrics.json"
 
@@ -147,6 +152,7 @@ PRODUCERS = [  # (path pattern, the stage instance that writes it); the first ma
     (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)/{NAME}\.json", "{stage}@{name}"),
     (rf"results/{MANIFEST_DIRECTORY}/(?P<stage>[^/]+)\.json", "{stage}"),
     (rf"results/{NAME}/(?P<stage>{'|'.join(COMPARISON_STAGES)})(_metrics\.json)?", "{stage}@{name}"),
+    (rf"results/{NAME}/headline\.json", "render"),
     (re.escape(GENERATED.as_posix()), "render"),
     (re.escape(PAPER_PDF.as_posix()), "paper"),
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from universality.pairing.filters import FILTERS
 from universality.report.latex import fmt, fmt_p, fmt_share, group_row, latex_text, layers_cell, spanning_head, table_row, tabular
 from universality.similarity.metrics import METRICS
@@ -175,3 +177,19 @@ def hub_table(hub_tables: dict[str, list[dict[str, Any]]], per_layer_pair: int) 
             text = latex_text(context[0]).replace("[[", "\\textbf{[").replace("]]", "]}") if context else "(no text)"
             body.append(table_row([str(hub["a_feature"]), str(hub["multiplicity"]), fmt(hub["mean_r"], 2), text]))
     return tabular("rrrp{3.9in}", [table_row(header)], body, long=True)
+
+
+def summary_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One comparison's 1-1 results in a few numbers with the same keys for every comparison, so that `dvc metrics show`
+    prints one narrow row per comparison: layer pairs, how many were scored, and the medians over those of n and scores."""
+    scored = [record for record in records if record["status"] == "ok"]
+
+    def median(values: list[float]) -> float | None:
+        return float(np.median(values)) if values else None
+
+    return {
+        "layer_pairs": len(records),
+        "scored": len(scored),
+        "n": median([record["n"] for record in scored]),
+        **{metric: median([record[metric]["observed"] for record in scored]) for metric in ("svcca", "rsa", "cka_debiased")},
+    }

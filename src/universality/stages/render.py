@@ -134,11 +134,17 @@ def draw_figures(params: Params, results: dict[str, Any], folder: Path) -> None:
     figures.multiplicity(pairs, folder / "multiplicity.pdf")
 
 
+HEADLINED = ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")  # paper roles in `dvc metrics show`
+
+
 def run(params: Params) -> None:
-    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names, as one output set."""
+    """Tables, number macros and figures for the manuscript, from the comparisons `paper` names, as one output set; then
+    the headline of each quoted comparison for `dvc metrics show`."""
     params = params_used(params)
     results = load_results(params)
     with provenance.writing_set(layout.GENERATED) as staging:
         for path, text in text_outputs(params, results).items():
             io.write_text(staging / path.relative_to(layout.GENERATED), text)
         draw_figures(params, results, staging / layout.FIGURES.relative_to(layout.GENERATED))
+    for name in {getattr(params.paper, role) for role in HEADLINED}:
+        io.write_json(layout.headline(name), tables.summary_metrics(io.read_json(layout.scored(name, MAIN) / "results.json")))
