@@ -167,19 +167,20 @@ def write_project(root: Path, n_windows: int) -> None:
     token_set = TokenSet(windows, documents, np.ones(n_windows, dtype=bool))
     model = tiny_model()
     saes = fitted_saes(model, windows[:64], mask[:64])
-    with recorded_set(root / layout.tokens(source["tokens"])) as out:
+    with recorded_set(root, layout.tokens(source["tokens"])) as out:
         save_token_set(out, token_set, pd.DataFrame({"text": ["doc"]}), [f"t{i}" for i in range(VOCAB)], {0}, {})
-    with recorded_set(root / layout.model(source["model"])) as out:
+    with recorded_set(root, layout.model(source["model"])) as out:
         save_toy_model(model, out)
-    with recorded_set(root / layout.saes(SOURCE)) as out:
+    with recorded_set(root, layout.saes(SOURCE)) as out:
         for layer, sae in saes.items():
             save_sae(sae, out / layout.sae_folder(layer))
 
 
 @contextlib.contextmanager
-def recorded_set(path: Path):
-    """An output set written as a stage writes one, recording no inputs."""
-    with provenance.running(provenance.StageRun("test", {}, {})), provenance.writing_set(path) as out:
+def recorded_set(root: Path, path: Path):
+    """Output set `path` of the project in `root`, written as the stage that owns it writes it, recording no inputs."""
+    run = provenance.StageRun(str(layout.producing_stage(path)), {}, {})
+    with provenance.running(run), provenance.writing_set(root / path) as out:
         yield out
 
 

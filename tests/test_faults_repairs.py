@@ -160,21 +160,36 @@ def test_an_immutable_metrics_copy_is_refused_before_anything_is_replaced(built)
     assert snapshot(built, "results/main/pair") == {k: v for k, v in before.items() if k.startswith("results/main/pair/")}
 
 
+HOLD = """
+import pathlib, time
+import universality.stages.main_one_to_one as stage
+_run = stage.run
+def run(*args):  # called with the lock held: say so, then wait to be released
+    pathlib.Path({held!r}).touch()
+    while not pathlib.Path({release!r}).exists():
+        time.sleep(0.05)
+    _run(*args)
+stage.run = run
+"""
+
+
 def test_a_second_direct_run_of_a_stage_is_refused_and_the_first_completes(built, tmp_path):
     outputs = ("results/main/main_one_to_one", str(layout.stage_metrics("main", "main_one_to_one")))
     before = snapshot(built, *outputs)
-    log = tmp_path / "first.log"
+    held, release, log = tmp_path / "held", tmp_path / "release", tmp_path / "first.log"
+    wrapper = HOLD.format(held=str(held), release=str(release))
+    program = f"{wrapper}\nimport runpy, sys\nsys.argv = ['universality', 'main_one_to_one', 'main']\nrunpy.run_module('universality', run_name='__main__')"
     with log.open("w") as stderr:
-        argv = [sys.executable, "-m", "universality", "main_one_to_one", "main"]
-        first = subprocess.Popen(argv, cwd=built, env=tools_env(), stderr=stderr)
+        first = subprocess.Popen([sys.executable, "-c", program], cwd=built, env=tools_env(), stderr=stderr)
         deadline = time.monotonic() + 300
-        while "scoring" not in log.read_text():  # the first run holds the lock and computes
+        while not held.exists():
             assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.02)
         error = one_line_error(run_stage(built, "main_one_to_one", "main"))
+        release.touch()
         assert first.wait() == 0, log.read_text()[-3000:]
     assert error == (
-        "error: main_one_to_one@main is already running in this checkout (another process holds "
-        "results/main/.main_one_to_one.lock): wait for it to finish, then rerun if you still need to"
+        "error: main_one_to_one@main is already running in this checkout (another process holds the lock of "
+        "results/main/main_one_to_one): wait for it to finish, then rerun if you still need to"
     )
     assert snapshot(built, *outputs) == before and not leftovers(built)

@@ -81,17 +81,20 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
                 shutil.rmtree(folder)
 
 
+LOCKS = Path(tempfile.gettempdir()) / "universality-locks"  # outside the checkout: a folder dependency must not see them
+
+
 @contextlib.contextmanager
 def exclusive(path: Path, who: str) -> Iterator[None]:
-    """Hold the lock of output `path` (a file `.<name>.lock` beside it) while `who` writes it; refuse when another
-    process holds it, before this one deletes or writes anything."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.parent / f".{path.name}.lock"
+    """Hold this machine's lock on output `path` (a file in LOCKS named by its absolute path's hash) while `who` writes it;
+    refuse when another process holds it, before this one deletes or writes anything."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    lock = LOCKS / f"{hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]}.lock"
     with lock.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise InputError(f"{who} is already running in this checkout (another process holds {lock}): "
+            raise InputError(f"{who} is already running in this checkout (another process holds the lock of {path}): "
                              "wait for it to finish, then rerun if you still need to") from None  # fmt: skip
         yield  # the lock goes with the file handle, also when the process is killed
 
