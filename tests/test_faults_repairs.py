@@ -162,6 +162,8 @@ def test_an_immutable_metrics_copy_is_refused_before_anything_is_replaced(built)
 
 HOLD = """
 import pathlib, time
+from universality import numerics
+numerics.pin()  # as python -m universality does, before the stage module loads numpy
 import universality.stages.main_one_to_one as stage
 _run = stage.run
 def run(*args):  # called with the lock held: say so, then wait to be released
@@ -178,7 +180,7 @@ def test_a_second_direct_run_of_a_stage_is_refused_and_the_first_completes(built
     before = snapshot(built, *outputs)
     held, release, log = tmp_path / "held", tmp_path / "release", tmp_path / "first.log"
     wrapper = HOLD.format(held=str(held), release=str(release))
-    program = f"{wrapper}\nimport runpy, sys\nsys.argv = ['universality', 'main_one_to_one', 'main']\nrunpy.run_module('universality', run_name='__main__')"
+    program = f"{wrapper}\nfrom universality.cli import main\nmain(['main_one_to_one', 'main'])"
     with log.open("w") as stderr:
         first = subprocess.Popen([sys.executable, "-c", program], cwd=built, env=tools_env(), stderr=stderr)
         deadline = time.monotonic() + 300
