@@ -1,4 +1,4 @@
-"""Helpers of the fault suite: a built tiny project per test, a stage run as a user runs it, and what it left."""
+"""Helpers of the fault suite: a stage run as a user runs it, the one-line error it stopped with, and what it left."""
 
 import hashlib
 import subprocess
