@@ -6,9 +6,9 @@ wrote. A setting that changes the hash on this machine is one that can make two 
 train different models from the same seeds: a math library that takes another kernel path
 on another CPU (MKL picks AVX-512 kernels on Intel and AVX2 on AMD; ATen picks its own
 vector width), or another thread count. The first rows run the stages on the kernels the
-machine offers (the stage function called directly); the last rows run them as the
-pipeline does (`python -m universality`, which pins the baseline kernels and one thread,
-`universality.numerics`), under the same settings. Writes bench/results/training_determinism.md.
+machine offers, as the pipeline runs its training stages; the last rows pin the baseline
+kernels and one thread (`universality.numerics.pin()`, as the pipeline runs its analysis
+stages), under the same settings. Writes bench/results/training_determinism.md.
 
     python bench/training_determinism.py            # every setting, about 10 minutes on 2 cores
     python bench/training_determinism.py --steps 30 --sae-tokens 50000
@@ -45,7 +45,7 @@ SETTINGS = {
     "ATEN_CPU_CAPABILITY=avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "ATEN_CPU_CAPABILITY=default": {"ATEN_CPU_CAPABILITY": "default"},
 }
-# the same settings, run as the pipeline runs them: pinned kernels whatever the environment says
+# the same settings, pinned (as the pipeline runs its analysis stages; its training stages run on the machine's kernels)
 PINNED_SETTINGS = {
     "pinned": {},
     "pinned, again": {},
@@ -53,6 +53,10 @@ PINNED_SETTINGS = {
     "pinned, ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"},
 }
 NATIVE = ["-c", "import sys; from universality.cli import main; main(sys.argv[1:])"]  # the CLI without `numerics.pin()`
+PINNED_ENTRY = [
+    "-c",
+    "import sys; from universality import numerics; numerics.pin(); from universality.cli import main; main(sys.argv[1:])",
+]
 
 
 def tree_digest(*folders: Path) -> str:
@@ -81,7 +85,7 @@ def scratch_project(steps: int, sae_tokens: int) -> Path:
 
 
 def stage(root: Path, env: dict, pinned: bool, *args: str) -> None:
-    entry = ["-m", "universality"] if pinned else NATIVE
+    entry = PINNED_ENTRY if pinned else NATIVE
     subprocess.run([sys.executable, *entry, *args], cwd=root, env=os.environ | env, check=True, capture_output=True)
 
 

@@ -30,7 +30,7 @@ from universality.params.schema import LMSAETraining, TrainedSAE  # noqa: E402
 from universality.sources.language_models import load_language_model  # noqa: E402
 from universality.sources.pretrained.hub import HubUnreachable, hub_documents, load_hub_model, load_pretrained_sae  # noqa: E402
 from universality.sources.pretrained.names import write_model_name  # noqa: E402
-from universality.sources.trained.sae_training import train_lm_sae  # noqa: E402
+from universality.sources.trained.sae_training import train_lm_saes  # noqa: E402
 
 REPO = "EleutherAI/pythia-70m-deduped"
 D_IN, LATENTS, K = 32, 96, 4
@@ -102,8 +102,11 @@ def sae_trained_on_the_floor() -> dict:
     model, weights = load_language_model(params, "pythia_160m_step0")
     windows = torch.randint(2, 128, (64, 16), generator=torch.Generator().manual_seed(2)).numpy()
     windows[:, 0] = 0
-    training = LMSAETraining(training_tokens=2048, batch_size=128, lr=0.003, store_batch_windows=16, buffer_batches=16, dead_window=4)
-    sae = train_lm_sae(model, "blocks.1.hook_resid_post", windows, TrainedSAE(d_sae=64, k=4, seed=0, training=training), [0, 1], seed=0)
+    training = LMSAETraining(
+        training_tokens=2048, batch_size=128, lr=0.003, lr_decay_fraction=0.2, store_batch_windows=16, buffer_batches=16, dead_window=4
+    )
+    spec = TrainedSAE(d_sae=64, k=4, seed=0, training=training)
+    sae = train_lm_saes(model, {1: "blocks.1.hook_resid_post"}, windows, spec, [0, 1])[1]
     return {"floor_weights": weights, "floor_sae_shape": list(sae.W_dec.shape)}
 
 

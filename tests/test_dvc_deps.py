@@ -8,7 +8,6 @@ from import_closure import SOURCE_STAGES, stage_closure, written_dvc_yaml
 
 from universality import layout
 from universality.sources import KINDS, implementation
-from universality.stages import render
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "src" / "universality"
@@ -122,7 +121,10 @@ def test_dvc_outputs_are_the_layout_paths():
     for stage in ("pair", "main_one_to_one", "collapse", "sensitivity", "subspaces"):
         assert outputs(stage, cached=False) == {str(layout.stage_metrics(key, stage)), str(layout.manifest_record(stage, key))}, stage
     assert outputs("calibration", cached=False) == {str(layout.calibration_metrics()), str(layout.manifest_record("calibration", None))}
-    headlines = {str(layout.headline(f"${{paper.{role}}}")) for role in render.HEADLINED}
+    # every comparison the paper quotes: its roles by name, its replicates (a list) spelled out
+    replicates = yaml.safe_load((REPO / "params.yaml").read_text())["paper"]["replicates"]
+    roles = ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")
+    headlines = {str(layout.headline(f"${{paper.{role}}}")) for role in roles} | {str(layout.headline(name)) for name in replicates}
     assert outputs("render", cached=False) == {str(layout.GENERATED)} | headlines
 
 

@@ -1,5 +1,6 @@
 """Pinned kernels: the thread count and the math libraries' CPU paths change results, and pinning removes both."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -12,9 +13,9 @@ from universality import numerics
 # a parallel reduction, a BLAS matrix product and numpy's vectorised exp, each hashed
 PROBE = """
 import hashlib, sys
-if sys.argv[1] == "pinned":
+if sys.argv[1] != "native":
     from universality import numerics
-    numerics.pin()
+    numerics.pin(None if sys.argv[1] == "pinned" else sys.argv[1])
 import numpy as np, torch
 from universality import numerics
 generator = torch.Generator().manual_seed(0)
@@ -61,3 +62,10 @@ def test_pinning_after_numpy_is_loaded_is_refused():
     with pytest.raises(RuntimeError, match=r"must run before numpy"):
         numerics.pin()  # pytest has loaded numpy: its kernels are chosen
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("stage", numerics.TRAINING_STAGES)
+def test_training_stages_run_on_the_machine_kernels_and_every_core_even_from_a_pinned_environment(stage):
+    (native, native_effect), (hashes, effect) = probe("native"), probe(stage, **numerics.PINNED)
+    assert hashes["matmul"] == native["matmul"]
+    assert ast.literal_eval(effect) == ast.literal_eval(native_effect) | {"torch_threads": len(os.sched_getaffinity(0)), "pinned": False}

@@ -225,11 +225,13 @@ def test_the_floor_is_untrained_and_the_shuffled_windows_break_alignment(project
     )
 
 
-def test_dvc_metrics_show_prints_one_narrow_row_per_model_and_quoted_comparison(project):
+def test_dvc_metrics_show_prints_one_narrow_row_per_model_and_quoted_comparison_with_its_scale(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     lines = [line for line in dvc("metrics", "show", cwd=project).splitlines() if line.strip()]
-    assert lines[0].split() == ["Path", "cka_debiased", "layer_pairs", "loss", "n", "parameters", "rsa", "scored", "svcca"]
-    quoted = {params["paper"][role] for role in ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")}
+    scale = ["converged", "dead", "max_m", "n_per_d", "unique"]  # README "Scale"
+    assert lines[0].split() == ["Path", *sorted(["layer_pairs", "loss", "n", "parameters", "rsa", "scored", "svcca", *scale])]
+    roles = ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")
+    quoted = {params["paper"][role] for role in roles} | set(params["paper"]["replicates"])
     rows = {line.split()[0] for line in lines[1:]}
     assert rows == {f"results/{name}/headline.json" for name in quoted} | {f"results/models/{name}.json" for name in params["models"]}
     assert max(map(len, lines)) <= 160  # a terminal's width, not 14,633 characters

@@ -2,7 +2,7 @@ import pytest
 
 from universality.report.latex import fmt, fmt_p, latex_text
 from universality.report.numbers import _dead_feature_macros, planted_verdict
-from universality.report.tables import bucket_table, filter_table, hub_table, one_to_one_table, rule_size_table
+from universality.report.tables import bucket_table, filter_table, hub_table, one_to_one_table, rule_size_table, summary_metrics
 
 
 def record(**overrides):
@@ -39,8 +39,14 @@ def test_number_formatting_never_shows_negative_zero():
 
 
 def test_one_to_one_table_rows_hold_the_formatted_results():
-    table = one_to_one_table([record()])
-    assert "1 / 2 & 40 & 0.971 & 0.900 & 0.040 & 0.080 & 0.600 & 0.000 & 0.700 & -- \\\\" in table  # RSA has no q yet: "--"
+    sizes = {"unique_partner": 12, "mutual_nn": 25, "assignment": 40, "paper_first_occurrence": 31}
+    summary = {"L1_L2": {"one_to_one": {rule: {"n": n} for rule, n in sizes.items()}}}
+    table = one_to_one_table([record()], summary, "assignment")
+    # RSA has no q yet: "--"; then the sizes under the other rules, in their order
+    assert "1 / 2 & 40 & 0.971 & 0.900 & 0.040 & 0.080 & 0.600 & 0.000 & 0.700 & -- & 12 & 25 & 31 \\\\" in table
+    assert "unique & mutual NN & first B per A" in table and "assignment \\\\" not in table
+    missing = one_to_one_table([record(status="too few pairs")], summary, "unique_partner")
+    assert "1 / 2 & 40 & \\multicolumn{8}{c}{too few pairs} & 25 & 40 & 31 \\\\" in missing
     assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1 and "longtable" not in table
 
 
@@ -116,3 +122,17 @@ def test_a_null_with_a_status_gives_no_p_and_no_verdict():
     with_status = scored_record(0.001, None)
     assert "has a status instead of a p-value" in planted_verdict([with_status], [scored_record(0.5, 0.5)])
     assert fmt_p(None) == "--" and fmt(None) == "--"
+
+
+def test_the_headline_gives_each_scale_condition_at_the_worst_layer_pair():
+    layer = {"n_features_a": 100, "n_features_b": 200, "live_a": 90, "live_b": 150, "d_model": 10, "unique_partners": 30,
+             "max_multiplicity": 15, "mutual_strong": 45}  # fmt: skip
+    summary = {
+        "L1_L2": layer | {"dead_a": 5, "dead_b": 20},  # dead 5% and 10%
+        "L1_L3": layer | {"dead_a": 30, "dead_b": 0, "unique_partners": 12, "max_multiplicity": 3, "mutual_strong": 60},
+    }
+    records = [record(), record(layer_b=3, n=25, status="too few pairs")]
+    headline = summary_metrics(records, summary)
+    assert headline["layer_pairs"] == 2 and headline["scored"] == 1 and headline["n"] == 40 and headline["svcca"] == 0.97123
+    assert headline["dead"] == 0.3 and headline["n_per_d"] == 2.5 and headline["unique"] == 12
+    assert headline["max_m"] == 3 / 150 and headline["converged"] == 45 / 150  # over the larger side's pairable features

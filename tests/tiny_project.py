@@ -16,6 +16,7 @@ LM_SAE_TRAINING = {
     "training_tokens": 40_000,
     "batch_size": 512,
     "lr": 0.003,
+    "lr_decay_fraction": 0.2,
     "store_batch_windows": 16,
     "buffer_batches": 32,
     "dead_window": 20,
@@ -46,7 +47,6 @@ TINY = {  # every comparison of the default paper, at a size that builds in minu
         "non_concept": {"enabled": True, "top_k": 5, "token_classes": ["special", "whitespace", "punctuation"], "max_share": 0.5, "min_overlap": 1},
         "held_out": {"enabled": True, "fraction": 0.25, "min_correlation": 0.05, "seed": 0},
     },
-    "subsets": {"one_to_one": "assignment"},  # the largest 1-1 sets at this tiny size
     "nulls": {"permutations": 50, "size_matched_draws": 20, "ci_draws": 20},
 }  # fmt: skip
 

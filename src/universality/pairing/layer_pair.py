@@ -36,6 +36,8 @@ from universality.token_sets import TokenText
 
 log = logging.getLogger(__name__)
 
+STRONG_R = 0.5  # a mutual nearest-neighbour pair at least this correlated is one feature found twice (the skyline's convergence)
+
 
 @dataclass(frozen=True)
 class LayerPairTables:
@@ -147,6 +149,9 @@ def pair_layers(
         "unique_partner_share": float((pairs["multiplicity"] == 1).mean()),
         "mutual_share": float(pairs["mutual"].mean()),
         "max_multiplicity": int(pairs["multiplicity"].max()),
+        "unique_partners": int((pairs["multiplicity"] == 1).sum()),  # before the filters
+        "mutual_strong": int((pairs["mutual"] & (pairs["r"].to_numpy() >= STRONG_R)).sum()),
+        "d_model": max(int(cache_a.meta["d_model"]), int(cache_b.meta["d_model"])),
         "filters": removed,
         "one_to_one": rules,
         "collapse_all_kept": collapse_stats(kept, pairable_a, pairable_b),

@@ -213,6 +213,11 @@ def _check_values(params: Params) -> None:
     for name, model in params.models.items():
         if model.kind == "trained" and model.d_model % model.n_heads:
             raise ParamsError(f"params.yaml: models.{name}.d_model ({model.d_model}) must be a multiple of n_heads ({model.n_heads})")
+        if model.kind == "trained" and (
+            not model.layers or len(set(model.layers)) < len(model.layers) or max(model.layers) >= model.n_layers
+        ):
+            raise ParamsError(f"params.yaml: models.{name}.layers = {model.layers} must list distinct layers in 0..{model.n_layers - 1} "
+                              f"(n_layers {model.n_layers}), at least one")  # fmt: skip
         if model.kind == "planted" and model.d_model < params.token_sets[model.tokens].d_world:
             raise ParamsError(f"params.yaml: models.{name}.d_model ({model.d_model}) must be at least token_sets.{model.tokens}.d_world "
                               f"({params.token_sets[model.tokens].d_world}): the shared directions must fit")  # fmt: skip

@@ -132,21 +132,19 @@ class TrainedModel:
     d_model: Count
     n_heads: Count
     d_mlp: Count
+    layers: list[NonNegative]  # the layers that get an SAE and are analysed (each below n_layers)
     seed: Seed
     training: LMTraining | None
-
-    @property
-    def layers(self) -> list[int]:
-        return list(range(self.n_layers))
 
 
 @dataclass(frozen=True)
 class LMSAETraining:
-    """SAELens language-model training-runner settings."""
+    """SAELens multi-SAE training-runner settings (every layer of a source trained in one pass of its model)."""
 
     training_tokens: Count
     batch_size: Count
     lr: Positive
+    lr_decay_fraction: UnitInterval  # share of the steps, at the end, over which the learning rate decays linearly to a tenth
     store_batch_windows: Count
     buffer_batches: Count
     dead_window: Count  # steps without firing after which a latent is dead and trained by SAELens' AuxK loss

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from universality.layout import layer_pair_key
 from universality.pairing.filters import FILTERS
 from universality.report.latex import fmt, fmt_p, fmt_share, group_row, latex_text, layers_cell, spanning_head, table_row, tabular
 from universality.similarity.metrics import METRICS
@@ -42,21 +43,25 @@ def _layer_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return groups
 
 
-def one_to_one_table(records: list[dict[str, Any]]) -> str:
-    """Main body: per layer pair, SVCCA and RSA of the 1-1 pairs with size-matched chance, $p$ and $q$ (the other nulls: appendix)."""
-    head = spanning_head(["Layers A / B", "$n$"], {METRIC_LABELS[m]: ["score", "chance", "$p$", "$q$"] for m in HEADLINE})
+def one_to_one_table(records: list[dict[str, Any]], pair_summary: dict[str, Any], rule: str) -> str:
+    """Main body: per layer pair, SVCCA and RSA of the 1-1 pairs (rule `rule`) with size-matched chance, $p$ and $q$ (the other
+    nulls: appendix), and beside them the size of the 1-1 set under each other rule."""
+    others = [other for other in RULE_HEADERS if other != rule]
+    groups = {METRIC_LABELS[m]: ["score", "chance", "$p$", "$q$"] for m in HEADLINE} | {"$n$ under": [RULE_HEADERS[o] for o in others]}
+    head = spanning_head(["Layers A / B", "$n$"], groups)
     body = []
     for record in records:
         lead = [layers_cell(record), str(record["n"])]
+        sizes = [str(pair_summary[layer_pair_key(record["layer_a"], record["layer_b"])]["one_to_one"][o]["n"]) for o in others]
         if record["status"] != "ok":
-            body.append(_status_row(lead, record, 2 + 4 * len(HEADLINE)))
+            body.append(table_row([*lead, f"\\multicolumn{{{4 * len(HEADLINE)}}}{{c}}{{{record['status']}}}", *sizes]))
             continue
         cells = []
         for metric in HEADLINE:
             size = record[metric]["size_matched"]
             cells += [fmt(record[metric]["observed"]), fmt(size["null_mean"]), fmt_p(size["p"]), fmt_p(size.get("q"))]
-        body.append(table_row(lead + cells))
-    return tabular("lr" + "rrrr" * len(HEADLINE), head, body)
+        body.append(table_row(lead + cells + sizes))
+    return tabular("lr" + "rrrr" * len(HEADLINE) + "r" * len(others), head, body)
 
 
 def bucket_table(records: list[dict[str, Any]], metric: str) -> str:
@@ -179,10 +184,16 @@ def hub_table(hub_tables: dict[str, list[dict[str, Any]]], per_layer_pair: int) 
     return tabular("rrrp{3.9in}", [table_row(header)], body, long=True)
 
 
-def summary_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """One comparison's 1-1 results in a few numbers with the same keys for every comparison, so that `dvc metrics show`
-    prints one narrow row per comparison: layer pairs, how many were scored, and the medians over those of n and scores."""
+def summary_metrics(records: list[dict[str, Any]], pair_summary: dict[str, Any]) -> dict[str, Any]:
+    """One comparison in a few numbers with the same keys for every comparison, so that `dvc metrics show` prints one
+    narrow row per comparison: layer pairs, how many were scored, the medians over those of n and scores, and the
+    scale of its pairings at their worst layer pair (the default's targets, README "Scale"): `dead`, the largest
+    share of dead latents of an SAE; `n_per_d`, the smallest 1-1 set over the larger d_model; `unique`, the fewest
+    unique-partner B features before the filters; `max_m`, the smallest largest multiplicity over B's pairable
+    features; `converged`, the smallest share of either side's pairable features that are mutual nearest
+    neighbours with r >= 0.5 (for the skyline: how far two SAE seeds agree)."""
     scored = [record for record in records if record["status"] == "ok"]
+    layers = list(pair_summary.values())
 
     def median(values: list[float]) -> float | None:
         return float(np.median(values)) if values else None
@@ -191,5 +202,10 @@ def summary_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
         "layer_pairs": len(records),
         "scored": len(scored),
         "n": median([record["n"] for record in scored]),
-        **{metric: median([record[metric]["observed"] for record in scored]) for metric in ("svcca", "rsa", "cka_debiased")},
+        **{metric: median([record[metric]["observed"] for record in scored]) for metric in HEADLINE},
+        "dead": max(max(s["dead_a"] / s["n_features_a"], s["dead_b"] / s["n_features_b"]) for s in layers),
+        "n_per_d": min(record["n"] / pair_summary[layer_pair_key(record["layer_a"], record["layer_b"])]["d_model"] for record in records),
+        "unique": min(s["unique_partners"] for s in layers),
+        "max_m": min(s["max_multiplicity"] / s["live_b"] for s in layers),
+        "converged": min(s["mutual_strong"] / max(s["live_a"], s["live_b"]) for s in layers),
     }

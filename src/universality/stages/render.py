@@ -90,7 +90,7 @@ def text_outputs(params: Params, results: dict[str, Any]) -> dict[Path, str]:
     records, calibrated, analysed, split = results["records"], results["calibration"], results["collapse"], results["subspaces"]
     main, appendix = layout.GENERATED / "main", layout.GENERATED / "appendix"
     outputs = {
-        main / "one_to_one.tex": tables.one_to_one_table(records),
+        main / "one_to_one.tex": tables.one_to_one_table(records, results["pair_summary"], params.subsets.one_to_one),
         main / "calibration.tex": calibration.calibration_table(calibrated["layer_pairs"]),
         appendix / "metrics.tex": tables.metric_table(records),
         appendix / "pc1.tex": tables.pc1_table(records),
@@ -134,9 +134,6 @@ def draw_figures(params: Params, results: dict[str, Any], folder: Path) -> None:
     figures.multiplicity(pairs, folder / "multiplicity.pdf")
 
 
-HEADLINED = ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")  # paper roles in `dvc metrics show`
-
-
 def run(params: Params) -> None:
     """Tables, number macros and figures for the manuscript, from the comparisons `paper` names, as one output set; then
     the headline of each quoted comparison for `dvc metrics show`."""
@@ -146,5 +143,6 @@ def run(params: Params) -> None:
         for path, text in text_outputs(params, results).items():
             io.write_text(staging / path.relative_to(layout.GENERATED), text)
         draw_figures(params, results, staging / layout.FIGURES.relative_to(layout.GENERATED))
-    for name in {getattr(params.paper, role) for role in HEADLINED}:
-        io.write_json(layout.headline(name), tables.summary_metrics(io.read_json(layout.scored(name, MAIN) / "results.json")))
+    for name in set(params.paper.named().values()):  # every comparison the paper quotes
+        records, pair_summary = io.read_json(layout.scored(name, MAIN) / "results.json"), io.read_json(layout.pair(name) / "summary.json")
+        io.write_json(layout.headline(name), tables.summary_metrics(records, pair_summary))
