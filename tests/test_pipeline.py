@@ -228,7 +228,7 @@ def test_the_floor_is_untrained_and_the_shuffled_windows_break_alignment(project
 def test_dvc_metrics_show_prints_one_narrow_row_per_model_and_quoted_comparison_with_its_scale(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     lines = [line for line in dvc("metrics", "show", cwd=project).splitlines() if line.strip()]
-    scale = ["converged", "dead", "max_m", "n_per_d", "unique"]  # README "Scale"
+    scale = ["dead", "max_m", "mnn", "n_per_d", "unique"]  # README "Scale"
     assert lines[0].split() == ["Path", *sorted(["layer_pairs", "loss", "n", "parameters", "rsa", "scored", "svcca", *scale])]
     roles = ("main", "skyline", "floor", "shuffled", "planted_related", "planted_unrelated")
     quoted = {params["paper"][role] for role in roles} | set(params["paper"]["replicates"])

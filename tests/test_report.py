@@ -135,4 +135,4 @@ def test_the_headline_gives_each_scale_condition_at_the_worst_layer_pair():
     headline = summary_metrics(records, summary)
     assert headline["layer_pairs"] == 2 and headline["scored"] == 1 and headline["n"] == 40 and headline["svcca"] == 0.97123
     assert headline["dead"] == 0.3 and headline["n_per_d"] == 2.5 and headline["unique"] == 12
-    assert headline["max_m"] == 3 / 150 and headline["converged"] == 45 / 150  # over the larger side's pairable features
+    assert headline["max_m"] == 3 / 150 and headline["mnn"] == 45 / 150  # over the larger side's pairable features

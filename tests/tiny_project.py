@@ -28,9 +28,12 @@ TINY = {  # every comparison of the default paper, at a size that builds in minu
         "planted": {"n_tokens": 3000, "n_shared": 24, "n_private": 8, "d_world": 16},
     },
     "models": {
-        **{name: {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "training": LM_TRAINING} for name in ("toy_a", "toy_a_r2", "toy_a_r3")},
-        **{name: {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "training": LM_TRAINING} for name in ("toy_b", "toy_b_r2", "toy_b_r3")},
-        "toy_b_untrained": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96},
+        # every layer analysed: the tiny SAEs of the last layer leave most latents dead, the first layer's fewer
+        **{name: {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_mlp": 64, "layers": [0, 1], "training": LM_TRAINING}
+           for name in ("toy_a", "toy_a_r2", "toy_a_r3")},
+        **{name: {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "layers": [0, 1, 2], "training": LM_TRAINING}
+           for name in ("toy_b", "toy_b_r2", "toy_b_r3")},
+        "toy_b_untrained": {"n_layers": 3, "d_model": 24, "n_heads": 2, "d_mlp": 96, "layers": [0, 1, 2]},
         "planted_a": {"d_model": 16},
         "planted_b_related": {"d_model": 24},
         "planted_b_unrelated": {"d_model": 24},

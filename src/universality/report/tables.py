@@ -190,7 +190,7 @@ def summary_metrics(records: list[dict[str, Any]], pair_summary: dict[str, Any])
     scale of its pairings at their worst layer pair (the default's targets, README "Scale"): `dead`, the largest
     share of dead latents of an SAE; `n_per_d`, the smallest 1-1 set over the larger d_model; `unique`, the fewest
     unique-partner B features before the filters; `max_m`, the smallest largest multiplicity over B's pairable
-    features; `converged`, the smallest share of either side's pairable features that are mutual nearest
+    features; `mnn`, the smallest share of either side's pairable features that are mutual nearest
     neighbours with r >= 0.5 (for the skyline: how far two SAE seeds agree)."""
     scored = [record for record in records if record["status"] == "ok"]
     layers = list(pair_summary.values())
@@ -207,5 +207,5 @@ def summary_metrics(records: list[dict[str, Any]], pair_summary: dict[str, Any])
         "n_per_d": min(record["n"] / pair_summary[layer_pair_key(record["layer_a"], record["layer_b"])]["d_model"] for record in records),
         "unique": min(s["unique_partners"] for s in layers),
         "max_m": min(s["max_multiplicity"] / s["live_b"] for s in layers),
-        "converged": min(s["mutual_strong"] / max(s["live_a"], s["live_b"]) for s in layers),
+        "mnn": min(s["mutual_strong"] / max(s["live_a"], s["live_b"]) for s in layers),
     }
