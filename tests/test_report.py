@@ -43,10 +43,10 @@ def test_one_to_one_table_rows_hold_the_formatted_results():
     summary = {"L1_L2": {"one_to_one": {rule: {"n": n} for rule, n in sizes.items()}}}
     table = one_to_one_table([record()], summary, "assignment")
     # RSA has no q yet: "--"; then the sizes under the other rules, in their order
-    assert "1 / 2 & 40 & 0.971 & 0.900 & 0.040 & 0.080 & 0.600 & 0.000 & 0.700 & -- & 12 & 25 & 31 \\\\" in table
-    assert "unique & mutual NN & first B per A" in table and "assignment \\\\" not in table
+    assert "1 / 2 & 40 & 0.971 & 0.900 & 0.040 & 0.080 & 0.600 & 0.000 & 0.700 & -- & 12 / 25 / 31 \\\\" in table
+    assert "$n_u$ / $n_m$ / $n_f$ \\\\" in table
     missing = one_to_one_table([record(status="too few pairs")], summary, "unique_partner")
-    assert "1 / 2 & 40 & \\multicolumn{8}{c}{too few pairs} & 25 & 40 & 31 \\\\" in missing
+    assert "1 / 2 & 40 & \\multicolumn{8}{c}{too few pairs} & 25 / 40 / 31 \\\\" in missing and "$n_m$ / $n_a$ / $n_f$" in missing
     assert table.count("\\toprule") == 1 and table.count("\\bottomrule") == 1 and "longtable" not in table
 
 

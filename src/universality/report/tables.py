@@ -43,25 +43,29 @@ def _layer_groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return groups
 
 
+RULE_SYMBOLS = {"unique_partner": "u", "mutual_nn": "m", "assignment": "a", "paper_first_occurrence": "f"}  # $n_u$, ...
+
+
 def one_to_one_table(records: list[dict[str, Any]], pair_summary: dict[str, Any], rule: str) -> str:
     """Main body: per layer pair, SVCCA and RSA of the 1-1 pairs (rule `rule`) with size-matched chance, $p$ and $q$ (the other
-    nulls: appendix), and beside them the size of the 1-1 set under each other rule."""
+    nulls: appendix), and in one last column the size of the 1-1 set under each other rule ($n_u$ / $n_m$ / $n_f$)."""
     others = [other for other in RULE_HEADERS if other != rule]
-    groups = {METRIC_LABELS[m]: ["score", "chance", "$p$", "$q$"] for m in HEADLINE} | {"$n$ under": [RULE_HEADERS[o] for o in others]}
+    sizes_head = " / ".join(f"$n_{RULE_SYMBOLS[other]}$" for other in others)
+    groups = {METRIC_LABELS[m]: ["score", "chance", "$p$", "$q$"] for m in HEADLINE} | {"other rules": [sizes_head]}
     head = spanning_head(["Layers A / B", "$n$"], groups)
     body = []
     for record in records:
         lead = [layers_cell(record), str(record["n"])]
-        sizes = [str(pair_summary[layer_pair_key(record["layer_a"], record["layer_b"])]["one_to_one"][o]["n"]) for o in others]
+        sizes = " / ".join(str(pair_summary[layer_pair_key(record["layer_a"], record["layer_b"])]["one_to_one"][o]["n"]) for o in others)
         if record["status"] != "ok":
-            body.append(table_row([*lead, f"\\multicolumn{{{4 * len(HEADLINE)}}}{{c}}{{{record['status']}}}", *sizes]))
+            body.append(table_row([*lead, f"\\multicolumn{{{4 * len(HEADLINE)}}}{{c}}{{{record['status']}}}", sizes]))
             continue
         cells = []
         for metric in HEADLINE:
             size = record[metric]["size_matched"]
             cells += [fmt(record[metric]["observed"]), fmt(size["null_mean"]), fmt_p(size["p"]), fmt_p(size.get("q"))]
-        body.append(table_row(lead + cells + sizes))
-    return tabular("lr" + "rrrr" * len(HEADLINE) + "r" * len(others), head, body)
+        body.append(table_row([*lead, *cells, sizes]))
+    return tabular("lr" + "rrrr" * len(HEADLINE) + "c", head, body)
 
 
 def bucket_table(records: list[dict[str, Any]], metric: str) -> str:
