@@ -156,7 +156,14 @@ def write_project(root: Path, n_windows: int) -> None:
     """A project on disk: params, a token set, one tiny model as source toy_a, PCA SAEs."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     source = params["sources"][SOURCE]
-    params["models"][source["model"]] |= {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": 2, "d_mlp": 4 * D_MODEL, "seed": 0}
+    params["models"][source["model"]] |= {
+        "n_layers": N_LAYERS,
+        "d_model": D_MODEL,
+        "n_heads": 2,
+        "d_mlp": 4 * D_MODEL,
+        "layers": list(range(N_LAYERS)),
+        "seed": 0,
+    }
     source["sae"] = source["sae"] | {"d_sae": 2 * RANK, "k": RANK}
     # the PCA SAEs of a random model leave FVU ~0.4; this test is about resuming, not the bound
     params["extract"] |= {"batch_windows": 4, "chunk_windows": 4, "hook_check_windows": 16, "hook_check_max_fvu": 0.9}

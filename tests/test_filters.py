@@ -121,7 +121,7 @@ def test_held_out_filter_reads_top_tokens_and_contexts_at_the_tokens_the_pairing
     a = (rng.random((n, 4)) < 0.2) * rng.uniform(0.5, 1.5, (n, 4))
     a[:, 0] = (token_ids == 2) * rng.uniform(0.5, 1.5, n)  # fires on " cat" only
     b = a * rng.uniform(0.8, 1.2, a.shape)
-    cache_a, cache_b = (ActivationCache(sp.csr_matrix(x.astype(np.float32)), rng.standard_normal((4, 6)), {}) for x in (a, b))
+    cache_a, cache_b = (ActivationCache(sp.csr_matrix(x.astype(np.float32)), rng.standard_normal((4, 6)), {"d_model": 6}) for x in (a, b))
     filters = Filters(0.1, NonConcept(True, 5, ["special", "punctuation"], 0.5, 1), HeldOut(True, 0.5, 0.1, 0))
     tables = pair_layers(cache_a, cache_b, (text, text), PairingSettings("sparse", 16, 8, 1, 64, "cpu"), filters, Hubs(4, 3, 2))
     cat = next(h for h in tables.hubs if h["a_feature"] == 0)

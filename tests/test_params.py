@@ -20,10 +20,10 @@ def with_value(params_dict: dict, path: tuple[str, ...], value) -> dict:
 
 
 def test_repository_params_are_valid(params):
-    assert params.layer_pairs("main") == [(a, b) for a in range(2) for b in range(3)]
+    assert params.layer_pairs("main") == [(1, 1), (1, 2)]  # A's layer 1 with B's layers 1 and 2 (models.<m>.layers)
     assert params.layer_pairs("planted_related") == [(0, 0)]
-    assert params.paper.main == "main" and params.sources["toy_b"].sae.k == 16
-    assert params.subsets.ranges[-1] == (251, None)
+    assert params.paper.main == "main" and params.sources["toy_b"].sae.k == 16 and params.subsets.one_to_one == "assignment"
+    assert params.subsets.ranges[-1] == (16, None)
 
 
 def test_pretrained_comparisons_validate_and_name_models_saes_and_layers(params_dict):
@@ -90,7 +90,7 @@ def test_missing_key_is_named(params_dict):
             r"models.planted_a.geometry_noise = 1.5 is out of range; allowed: 0 <= models.planted_a.geometry_noise <= 1",
         ),
         (("models", "toy_b", "n_heads"), 5, r"models.toy_b.d_model \(96\) must be a multiple of n_heads \(5\)"),
-        (("sources", "toy_b", "sae", "k"), 800, r"sources.toy_b.sae.k must be in 1..d_sae \(768\)"),
+        (("sources", "toy_b", "sae", "k"), 1100, r"sources.toy_b.sae.k must be in 1..d_sae \(1024\)"),
         (
             ("sources", "toy_a_r2", "sae", "training"),
             {
@@ -191,7 +191,7 @@ def test_a_comparison_may_not_take_a_reserved_results_folder(params_dict):
 def test_an_untrained_model_reads_as_no_training_and_same_layers_pair_layer_with_layer(params):
     assert params.models["toy_b_untrained"].training is None
     assert params.models["toy_b_untrained"].seed == params.models["toy_b"].seed
-    assert params.layer_pairs("skyline") == [(0, 0), (1, 1)]
+    assert params.layer_pairs("skyline") == [(1, 1)]
     assert params.sources["toy_a_sae_seed"].model == params.sources["toy_a"].model
     assert params.sources["toy_a_sae_seed"].sae.seed != params.sources["toy_a"].sae.seed
 

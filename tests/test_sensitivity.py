@@ -49,7 +49,7 @@ def test_mutual_nearest_neighbours_are_the_same_pairs_in_both_directions(params)
     dense_a = fires(12)
     order = rng.permutation(12)  # B feature j is A feature order[j], rescaled and noisy, then 4 features of its own
     dense_b = np.hstack([dense_a[:, order] * (1 + 0.2 * rng.random((2000, 12))), fires(4)])
-    caches = tuple(ActivationCache(sp.csr_matrix(d), rng.normal(size=(d.shape[1], 8)), {}) for d in (dense_a, dense_b))
+    caches = tuple(ActivationCache(sp.csr_matrix(d), rng.normal(size=(d.shape[1], 8)), {"d_model": 8}) for d in (dense_a, dense_b))
     grid = {v.direction: dataclasses.replace(v, rule="mutual_nn") for v in variants(params) if v.group == "direction"}
     found = {}
     for direction, variant in grid.items():
