@@ -40,6 +40,7 @@ from universality.pairing.correlation import pair_sparse
 from universality.pairing.layer_pair import pair_layers
 from universality.params.loading import load_params
 from universality.sources.trained.language_model import load_toy_model
+from universality.sources.trained.sae_training import shuffled_batches
 from universality.token_sets import TokenText, load_token_set
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale_sweep.jsonl"
@@ -76,16 +77,6 @@ def activations(model, windows: np.ndarray, mask: np.ndarray, layer: int, tag: s
     return out
 
 
-def batches(acts: np.ndarray, batch_size: int, seed: int):
-    """Endless shuffled batches of training activations."""
-    generator = torch.Generator().manual_seed(seed)
-    data = torch.from_numpy(acts)
-    while True:
-        order = torch.randperm(len(data), generator=generator)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield data[order[start : start + batch_size]]
-
-
 def train(acts: np.ndarray, args, seed: int):
     torch.manual_seed(seed)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=acts.shape[1], d_sae=args.d_sae, k=args.k, device="cpu"))
@@ -94,7 +85,7 @@ def train(acts: np.ndarray, args, seed: int):
         total_training_samples=args.tokens, train_batch_size_samples=args.batch_size, lr=args.lr, lr_end=args.lr / 10 if args.decay else args.lr,
         lr_decay_steps=int(steps * args.decay), dead_feature_window=args.dead_window, device="cpu",
     )  # fmt: skip
-    return SAETrainer(config, sae, batches(acts, args.batch_size, seed)).fit()
+    return SAETrainer(config, sae, shuffled_batches(torch.from_numpy(acts), args.batch_size, seed)).fit()
 
 
 def mnn_share(codes_1: sp.csr_matrix, codes_2: sp.csr_matrix, threshold: float) -> tuple[float, float]:
@@ -163,7 +154,7 @@ def main() -> None:
     tokens_dir = args.project / "data" / "tokens" / "wordnet"
     token_set = load_token_set(tokens_dir)
     order = np.random.default_rng(0).permutation(int((~token_set.analysis).sum()))
-    training_all = token_set.training_windows()
+    training_all = token_set.training_windows()[0]
     extra = training_all[order[: max(args.analysis_windows - int(token_set.analysis.sum()), 0)]]
     training = training_all[order[len(extra) :]]
     analysis = np.concatenate([token_set.windows[token_set.analysis], extra])[: args.analysis_windows]

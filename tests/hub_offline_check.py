@@ -103,10 +103,10 @@ def sae_trained_on_the_floor() -> dict:
     windows = torch.randint(2, 128, (64, 16), generator=torch.Generator().manual_seed(2)).numpy()
     windows[:, 0] = 0
     training = LMSAETraining(
-        training_tokens=2048, batch_size=128, lr=0.003, lr_decay_fraction=0.2, store_batch_windows=16, buffer_batches=16, dead_window=4
+        training_tokens=2048, batch_size=128, lr=0.003, lr_decay_fraction=0.2, dead_window=4, activation_store="stream"
     )
     spec = TrainedSAE(d_sae=64, k=4, seed=0, training=training)
-    sae = train_lm_saes(model, {1: "blocks.1.hook_resid_post"}, windows, spec, [0, 1])[1]
+    sae = train_lm_saes(model, {1: "blocks.1.hook_resid_post"}, windows, windows >= 2, spec, 16, [0, 1])[1]
     return {"floor_weights": weights, "floor_sae_shape": list(sae.W_dec.shape)}
 
 

@@ -22,7 +22,7 @@ def with_value(params_dict: dict, path: tuple[str, ...], value) -> dict:
 def test_repository_params_are_valid(params):
     assert params.layer_pairs("main") == [(1, 1), (1, 2)]  # A's layer 1 with B's layers 1 and 2 (models.<m>.layers)
     assert params.layer_pairs("planted_related") == [(0, 0)]
-    assert params.paper.main == "main" and params.sources["toy_b"].sae.k == 16 and params.subsets.one_to_one == "assignment"
+    assert params.paper.main == "main" and params.sources["toy_b"].sae.k == 32 and params.subsets.one_to_one == "assignment"
     assert params.subsets.ranges[-1] == (16, None)
 
 
@@ -98,11 +98,10 @@ def test_missing_key_is_named(params_dict):
                 "batch_size": 8192,
                 "lr": 0.001,
                 "lr_decay_fraction": 0.0,
-                "store_batch_windows": 8,
-                "buffer_batches": 64,
                 "dead_window": 10,
+                "activation_store": "memory",
             },
-            r"sources.toy_a_r2.sae.training: SAELens' buffer",
+            r"sources.toy_a_r2.sae.training: training_tokens \(1000\) must be at least batch_size \(8192\)",
         ),
         (("subsets", "ranges"), [[10, 2]], r"subsets.ranges\[0\] = \[10, 2\] is not a range lo <= hi"),
         (("subsets", "ranges"), [[1, 1], [2, 10], [5, 20]], r"subsets.ranges\[1\] = \[2, 10\] and subsets.ranges\[2\] = \[5, 20\] overlap"),

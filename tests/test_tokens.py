@@ -62,7 +62,8 @@ def test_a_split_token_set_packs_analysed_and_training_documents_apart():
     assert token_set.windows.tolist() == [[0, 10, 11, 20, 1], [0, 30, 31, 32, 40]]
     assert token_set.analysis.tolist() == [True, False]
     assert token_set.documents.tolist() == [[-1, 0, 0, 1, -1], [-1, 2, 2, 2, 3]]  # training documents keep their own index
-    assert token_set.training_windows().tolist() == [[0, 30, 31, 32, 40]]
+    assert token_set.training_windows()[0].tolist() == [[0, 30, 31, 32, 40]]
+    assert token_set.training_windows()[1].tolist() == [[False, True, True, True, True]]
     assert pack_split([[10]], [], context_length=5, bos_id=0, pad_id=1).analysis.tolist() == [True]
 
 

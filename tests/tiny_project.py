@@ -17,9 +17,8 @@ LM_SAE_TRAINING = {
     "batch_size": 512,
     "lr": 0.003,
     "lr_decay_fraction": 0.2,
-    "store_batch_windows": 16,
-    "buffer_batches": 32,
     "dead_window": 20,
+    "activation_store": "memory",
 }
 PLANTED_SAE_TRAINING = {"training_samples": 100_000, "batch_size": 1024, "lr": 0.003}
 TINY = {  # every comparison of the default paper, at a size that builds in minutes

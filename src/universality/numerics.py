@@ -54,11 +54,13 @@ def pin(stage: str | None = None) -> None:
 
 
 def in_effect() -> dict[str, object]:
-    """What the loaded libraries report: the kernel width and threads torch runs with, and the pinned variables."""
+    """What the loaded libraries report: the kernel width and threads torch runs with, whether torch is held to its
+    deterministic kernels, and the pinned variables."""
     import torch
 
     return {
         "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "pinned": all(os.environ.get(key) == value for key, value in PINNED.items()),
     }

@@ -77,8 +77,9 @@ class TokenSet:
         """The fixed token set: (windows, mask) of the analysis split."""
         return self.windows[self.analysis], self.mask[self.analysis]
 
-    def training_windows(self) -> np.ndarray:
-        return self.windows[~self.analysis]
+    def training_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The windows that train the toy models and SAEs: (windows, mask)."""
+        return self.windows[~self.analysis], self.mask[~self.analysis]
 
     @property
     def token_hash(self) -> str:

@@ -225,11 +225,11 @@ def _check_values(params: Params) -> None:
         if source.kind != "pretrained" and not source.sae.k <= source.sae.d_sae:
             raise ParamsError(f"params.yaml: sources.{name}.sae.k must be in 1..d_sae ({source.sae.d_sae})")
         if source.kind == "trained":
-            training, context = source.sae.training, params.token_sets[source.tokens].context_length
-            if training.buffer_batches * context < training.batch_size:
+            training = source.sae.training
+            if training.training_tokens < training.batch_size:
                 raise ParamsError(
-                    f"params.yaml: sources.{name}.sae.training: SAELens' buffer (buffer_batches {training.buffer_batches} x "
-                    f"context_length {context}) must hold at least batch_size ({training.batch_size}) tokens; raise buffer_batches"
+                    f"params.yaml: sources.{name}.sae.training: training_tokens ({training.training_tokens}) must be at least "
+                    f"batch_size ({training.batch_size}); raise training_tokens or lower batch_size"
                 )
     for key, choice in (("pairing.device", params.pairing.device), ("nulls.device", params.nulls.device)):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", choice):

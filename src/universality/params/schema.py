@@ -139,15 +139,14 @@ class TrainedModel:
 
 @dataclass(frozen=True)
 class LMSAETraining:
-    """SAELens multi-SAE training-runner settings (every layer of a source trained in one pass of its model)."""
+    """SAELens trainer settings (every layer's SAE trained from activations of one pass of its model)."""
 
     training_tokens: Count
     batch_size: Count
     lr: Positive
     lr_decay_fraction: UnitInterval  # share of the steps, at the end, over which the learning rate decays linearly to a tenth
-    store_batch_windows: Count
-    buffer_batches: Count
     dead_window: Count  # steps without firing after which a latent is dead and trained by SAELens' AuxK loss
+    activation_store: Literal["memory", "stream"]  # memory: one pass kept in RAM; stream: SAELens' multi-SAE runner's buffer
 
 
 @dataclass(frozen=True)

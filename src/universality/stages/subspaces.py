@@ -26,7 +26,6 @@ from universality.params.schema import Params
 from universality.similarity.engine import engine_for
 from universality.similarity.nulls import family_q_values, null_settings
 from universality.similarity.scoring import feature_pools, pairs_digest, score_pairs
-from universality.sources.language_models import load_language_model
 from universality.subspaces.categories import feature_categories, lexname_labels, pairs_in_category, word_list_labels
 from universality.subspaces.identity import identity_pairs, identity_tokens, top_token_rows
 from universality.token_sets import TokenText, load_token_text
@@ -60,6 +59,8 @@ def run(params: Params, name: str) -> None:
         log.info("%s: no subspace analysis (%s)", name, status)
         _write(name, {"status": status, "identity": [], "categories": [], "sizes": {}, "grid": []}, {})
         return
+    from universality.sources.language_models import load_language_model  # TransformerLens: loaded only where the grid runs
+
     categories, labels = category_labels(params, comparison.tokens, text)
     embeddings = [
         load_language_model(params, params.sources[source].model)[0].W_E.detach().cpu().numpy() for source in (comparison.a, comparison.b)

@@ -25,8 +25,10 @@ def build(name: str, params: Params, out: Path) -> dict:
         log.info("%s: %d layers, d_model %d, random initialisation (seed %d), never trained", name, spec.n_layers, spec.d_model, spec.seed)
         model = HookedTransformer(config)
     else:
-        log.info("training %s: %d layers, d_model %d, on %d windows", name, spec.n_layers, spec.d_model, len(token_set.training_windows()))
-        model = train_toy_model(config, token_set.training_windows(), spec.training)
+        log.info(
+            "training %s: %d layers, d_model %d, on %d windows", name, spec.n_layers, spec.d_model, len(token_set.training_windows()[0])
+        )
+        model = train_toy_model(config, token_set.training_windows()[0], spec.training)
     loss = language_model_loss(model, token_set.analysis_windows()[0], int(meta["pad_id"]))
     log.info("%s: held-out loss %.3f nats per token", name, loss)
     save_toy_model(model, out)
