@@ -32,8 +32,9 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	echo "$(CURDIR)" > $@
 
+# The stages' units (layer pairs, extraction chunks) on a process per core, unless UNIVERSALITY_EXECUTOR says otherwise: the same bytes as `dvc repro`'s serial default.
 paper: setup
-	dvc repro
+	UNIVERSALITY_EXECUTOR=$${UNIVERSALITY_EXECUTOR:-processes} dvc repro
 	@echo "Built paper/main.pdf"
 
 verify:

@@ -1,5 +1,6 @@
-"""The executor seam: a stage's units give the same bytes in its own process (`serial`), on Ray, in any submission
-order, on a two-node cluster and after a worker died mid-unit; extraction units get a GPU each where Ray has some."""
+"""The executor seam: a stage's units give the same bytes in its own process (`serial`), in a process per core
+(`processes`), on Ray, in any submission order, on a two-node cluster and after a worker died mid-unit; extraction units
+get a GPU each where Ray has some."""
 
 import hashlib
 import json
@@ -14,7 +15,7 @@ import ray  # the `ray` extra, which make test installs
 from ray.cluster_utils import Cluster
 from tiny_project import copy_of, tools_env
 
-from universality import executors
+from universality import executors, numerics
 from universality.errors import InputError
 from universality.executors import Unit, generator, run_units
 
@@ -23,13 +24,21 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's workers
 pytestmark = pytest.mark.xdist_group("ray")  # one worker starts the Ray instances, one at a time
 
 # every stage that fans out, on the tiny project's main comparison (extract on one of its sources)
-FANNED_OUT = (("extract", "toy_a"), ("pair", "main"), ("main_one_to_one", "main"), ("appendix_buckets", "main"), ("collapse", "main"))
+FANNED_OUT = (
+    ("extract", "toy_a"),
+    ("pair", "main"),
+    ("main_one_to_one", "main"),
+    ("appendix_buckets", "main"),
+    ("collapse", "main"),
+    ("sensitivity", "main"),
+)
 OUTPUTS = {
     "extract": ["data/toy_a/activations", "results/toy_a/quality.json"],
     "pair": ["results/main/pair", "results/main/pair_metrics.json"],
     "main_one_to_one": ["results/main/main_one_to_one", "results/main/main_one_to_one_metrics.json"],
     "appendix_buckets": ["results/main/appendix_buckets"],
     "collapse": ["results/main/collapse", "results/main/collapse_metrics.json"],
+    "sensitivity": ["results/main/sensitivity", "results/main/sensitivity_metrics.json"],
 }
 
 
@@ -53,11 +62,24 @@ def test_serial_results_come_back_by_key_in_sorted_order(monkeypatch):
     assert list(results) == [(1,), (2,), (3,)] and results == {(1,): 1, (2,): 4, (3,): 9}
 
 
+def test_worker_processes_give_the_serial_results_by_key_and_raise_a_units_error_as_itself(monkeypatch):
+    monkeypatch.setenv(executors.EXECUTOR_VARIABLE, "processes")
+    units = [Unit((key,), square, (key,)) for key in (3, 1, 2)]
+    with pytest.raises(RuntimeError, match="worker runs without universality.numerics.PINNED"):
+        run_units(units, "squares")  # pytest's environment is not the stages' pinned one
+    for variable, value in numerics.PINNED.items():
+        monkeypatch.setenv(variable, value)  # what `python -m universality` sets before a stage runs
+    results = run_units(units, "squares")
+    assert list(results) == [(1,), (2,), (3,)] and results == {(1,): 1, (2,): 4, (3,): 9}
+    with pytest.raises(InputError, match=r"^data/x is damaged; restore it$"):
+        run_units([Unit((1,), refuse, ("data/x",)), Unit((2,), square, (2,))], "refusal")
+
+
 def test_keys_given_twice_and_unknown_executors_are_refused(monkeypatch):
     with pytest.raises(ValueError, match="not unique"):
         run_units([Unit((1,), square, (1,)), Unit((1,), square, (2,))], "squares")
     monkeypatch.setenv(executors.EXECUTOR_VARIABLE, "dask")
-    with pytest.raises(InputError, match=r"UNIVERSALITY_EXECUTOR='dask' is not an executor; set it to one of serial, ray"):
+    with pytest.raises(InputError, match=r"UNIVERSALITY_EXECUTOR='dask' is not an executor; set it to one of serial, processes, ray"):
         run_units([Unit((1,), square, (1,))], "squares")
 
 
@@ -119,15 +141,19 @@ def built(project, tmp_path_factory) -> Path:
     return copy_of(project, tmp_path_factory.mktemp("executors") / "project")
 
 
-@pytest.mark.parametrize("where", ["ray", "ray on a two-node cluster, shuffled submission"])
-def test_every_fanned_out_stage_writes_the_same_bytes_under_serial_and_ray(built, where, two_nodes):
+@pytest.mark.parametrize("where", ["processes", "ray", "ray on a two-node cluster, shuffled submission"])
+def test_every_fanned_out_stage_writes_the_same_bytes_under_serial_processes_and_ray(built, where, two_nodes):
     env = {executors.EXECUTOR_VARIABLE: "ray", "RAY_ADDRESS": ""}  # ray: the stage starts an instance of its own
     if "cluster" in where:  # started by this (unpinned) process: the workers must still run on the stages' kernels
         env |= {"RAY_ADDRESS": two_nodes.address, executors.SUBMISSION_SEED_VARIABLE: "7"}
+    if where == "processes":
+        env = {executors.EXECUTOR_VARIABLE: "processes"}
     for stage, name in FANNED_OUT:
         serial = outputs(built, stage)
         result = run_stage(built, stage, name, env)
-        assert "units submitted to Ray" in result.stderr, result.stderr[-2000:]
+        assert "worker processes" in result.stderr if where == "processes" else "units submitted to Ray" in result.stderr, result.stderr[
+            -2000:
+        ]
         assert outputs(built, stage) == serial, f"{stage} {name} under {where}"
 
 

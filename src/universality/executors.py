@@ -1,4 +1,4 @@
-"""Where a stage's independent units run: in the stage's own process (`serial`) or on Ray (`ray`).
+"""Where a stage's independent units run: in the stage's own process (`serial`), in a process per core (`processes`) or on Ray (`ray`).
 
 A stage that fans out (extract, pair, main_one_to_one, appendix_buckets, collapse) describes
 its work as `Unit`s: a stable key (e.g. the layer pair), a module-level function and its
@@ -12,7 +12,9 @@ The executor is chosen by the environment, not params.yaml, because it must not 
 outputs or DVC's view of them:
 
 - `UNIVERSALITY_EXECUTOR`: `serial` (the default: a plain loop; nothing is imported, started or
-  listening) or `ray` (Ray Core, the package's optional extra `ray`);
+  listening), `processes` (a pool of worker processes on this machine, one per available core
+  and at most one per unit, each on the stage's pinned kernels; `make paper` uses it) or `ray`
+  (Ray Core, the package's optional extra `ray`);
 - `RAY_ADDRESS`: an existing Ray cluster to join; unset, `ray` starts one on this machine with
   a worker per core (and a GPU slot per visible GPU);
 - `UNIVERSALITY_SUBMISSION_SEED`: under `ray`, submit the units in an order shuffled with this
@@ -22,9 +24,11 @@ outputs or DVC's view of them:
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 
 EXECUTOR_VARIABLE = "UNIVERSALITY_EXECUTOR"
 SUBMISSION_SEED_VARIABLE = "UNIVERSALITY_SUBMISSION_SEED"
-EXECUTORS = ("serial", "ray")
+EXECUTORS = ("serial", "processes", "ray")
 RETRIES = 3  # a unit whose worker died (killed, out of memory, node lost) runs again, up to this many times
 
 Key = tuple[int, ...]
@@ -82,7 +86,13 @@ def run_units(units: Sequence[Unit], what: str) -> dict[Key, Any]:
         raise ValueError(f"{what}: unit keys are not unique: {keys}")
     if not units:
         return {}
-    results = _serial(units, what) if chosen() == "serial" else _ray(units, what)
+    executor = chosen()
+    if executor == "ray":
+        results = _ray(units, what)
+    elif executor == "processes" and len(units) > 1:
+        results = _processes(units, what)
+    else:
+        results = _serial(units, what)
     return {key: results[key] for key in sorted(results)}
 
 
@@ -91,14 +101,28 @@ def _serial(units: Sequence[Unit], what: str) -> dict[Key, Any]:
 
 
 def _in_project(root: str, function: Callable[..., Any], arguments: tuple) -> Any:
-    """A unit on a Ray worker: run from the project's folder (paths are relative to it), on the stage's kernels."""
+    """A unit in a worker process: run from the project's folder (paths are relative to it), on the stage's kernels."""
     import torch
 
     if not numerics.in_effect()["pinned"]:  # the worker was started without `numerics.PINNED`: its bytes would be the CPU's
-        raise RuntimeError("a Ray worker runs without universality.numerics.PINNED in its environment")
+        raise RuntimeError("an executor's worker runs without universality.numerics.PINNED in its environment")
     os.chdir(root)
-    torch.use_deterministic_algorithms(True, warn_only=True)  # as `cli.execute` sets for the stage's own process
+    if torch.cuda.is_available():  # as `cli.execute` sets for the stage's own process
+        torch.use_deterministic_algorithms(True, warn_only=True)
     return function(*arguments)
+
+
+def _processes(units: Sequence[Unit], what: str) -> dict[Key, Any]:
+    """The units on fresh Python processes (spawned: they load only what the unit needs), which inherit the pinned
+    environment that `numerics.pin` gave the stage."""
+    workers = min(len(units), len(os.sched_getaffinity(0)))
+    log.info("%s: %d units on %d worker processes", what, len(units), workers)
+    root, results = str(Path.cwd()), {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {pool.submit(_in_project, root, unit.function, unit.arguments): unit.key for unit in units}
+        for done in tqdm(as_completed(pending), total=len(pending), desc=what, unit="unit"):
+            results[pending[done]] = done.result()
+    return results
 
 
 def _ray(units: Sequence[Unit], what: str) -> dict[Key, Any]:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from universality import io, layout
 from universality.activations.cache import ActivationCache, load_layer_pair
 from universality.artifacts import provenance
+from universality.executors import Unit, run_units
 from universality.pairing.layer_pair import pair_layers
 from universality.pairing.subsets import one_to_one
 from universality.params.schema import Params
@@ -81,26 +82,32 @@ def _scorer(engine, settings, seed: list[int]):
 
 def run(params: Params, name: str) -> None:
     """Score the 1-1 pairs of comparison NAME under every variant of the sensitivity grid (its `sensitivity: true` comparisons only)."""
-    comparison = params.comparisons[name]
-    if not comparison.sensitivity:
+    if not params.comparisons[name].sensitivity:
         log.info("%s: no sensitivity grid (comparisons.%s.sensitivity is false)", name, name)
         _write(name, [], {})
         return
-    text = load_token_text(layout.tokens(comparison.tokens))
-    engine, settings = engine_for(params), null_settings(params.nulls)
-    grid, records = variants(params), []
-    baseline = next(variant for variant in grid if variant.baseline)
-    for layer_pair in params.layer_pairs(name):
-        caches = load_layer_pair(comparison, *layer_pair)
-        score = _scorer(engine, settings, [params.nulls.seed, *layer_pair])
-        pairings = {baseline.pairing_key: pair_variant(params, baseline, caches, text)}
-        reference = pairings[baseline.pairing_key][0].pairs[["b_feature", "a_partner"]]
-        for variant in tqdm(grid, desc=f"sensitivity {name} L{layer_pair[0]}-L{layer_pair[1]}", unit="variant"):
-            if variant.pairing_key not in pairings:
-                log.info("pairing %s L%d-L%d with %s = %s", name, *layer_pair, variant.group, variant.value)
-                pairings[variant.pairing_key] = pair_variant(params, variant, caches, text)
-            records.append(_record(variant, layer_pair, pairings[variant.pairing_key], reference, score))
+    units = [Unit(layer_pair, _layer_pair_records, (params, name, layer_pair)) for layer_pair in params.layer_pairs(name)]
+    records = [record for layer_records in run_units(units, f"sensitivity {name}").values() for record in layer_records]
     _write(name, records, _headline(records))
+
+
+def _layer_pair_records(params: Params, name: str, layer_pair: tuple[int, int]) -> list[dict]:
+    """One unit: every variant of the grid at one layer pair, each pairing computed once and shared by its variants."""
+    comparison = params.comparisons[name]
+    text = load_token_text(layout.tokens(comparison.tokens))
+    caches = load_layer_pair(comparison, *layer_pair)
+    score = _scorer(engine_for(params), null_settings(params.nulls), [params.nulls.seed, *layer_pair])
+    grid = variants(params)
+    baseline = next(variant for variant in grid if variant.baseline)
+    pairings = {baseline.pairing_key: pair_variant(params, baseline, caches, text)}
+    reference = pairings[baseline.pairing_key][0].pairs[["b_feature", "a_partner"]]
+    records = []
+    for variant in tqdm(grid, desc=f"sensitivity {name} L{layer_pair[0]}-L{layer_pair[1]}", unit="variant"):
+        if variant.pairing_key not in pairings:
+            log.info("pairing %s L%d-L%d with %s = %s", name, *layer_pair, variant.group, variant.value)
+            pairings[variant.pairing_key] = pair_variant(params, variant, caches, text)
+        records.append(_record(variant, layer_pair, pairings[variant.pairing_key], reference, score))
+    return records
 
 
 def _write(name: str, records: list[dict], metrics: dict) -> None:
