@@ -65,7 +65,7 @@ def test_serial_results_come_back_by_key_in_sorted_order(monkeypatch):
 def test_worker_processes_give_the_serial_results_by_key_and_raise_a_units_error_as_itself(monkeypatch):
     monkeypatch.setenv(executors.EXECUTOR_VARIABLE, "processes")
     units = [Unit((key,), square, (key,)) for key in (3, 1, 2)]
-    with pytest.raises(RuntimeError, match="worker runs without universality.numerics.PINNED"):
+    with pytest.raises(RuntimeError, match=r"worker runs without universality\.numerics\.PINNED"):
         run_units(units, "squares")  # pytest's environment is not the stages' pinned one
     for variable, value in numerics.PINNED.items():
         monkeypatch.setenv(variable, value)  # what `python -m universality` sets before a stage runs

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import pandas as pd
 
 from universality import layout
 from universality.artifacts import provenance
 from universality.layer_pairs import score_subsets, scored_in, write_scored
-from universality.pairing.subsets import cumulative_buckets, range_buckets
+from universality.pairing.subsets import Subset, cumulative_buckets, range_buckets
 from universality.params.schema import Params
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,15 @@ def run(params: Params, name: str) -> None:
         log.info("%s: buckets not scored (comparisons.%s.buckets is false)", name, name)
         _write(name, [], pd.DataFrame())
         return
-    subsets = params.subsets
-
-    def buckets(kept, _edges):
-        return cumulative_buckets(kept, subsets.cumulative) + range_buckets(kept, subsets.ranges)
-
+    buckets = partial(bucket_subsets, cumulative=params.subsets.cumulative, ranges=params.subsets.ranges)
     # the m <= 1 bucket can be the main body's 1-1 set: its scores are taken, not recomputed
     records, null_scores = score_subsets(params, name, buckets, scored=scored_in(layout.scored(name, MAIN_STAGE)))
     _write(name, records, null_scores)
+
+
+def bucket_subsets(kept: pd.DataFrame, _edges: pd.DataFrame, cumulative: list[int], ranges: list[tuple[int, int | None]]) -> list[Subset]:
+    """The layer pair's cumulative and range multiplicity buckets (a module-level function: units are pickled)."""
+    return cumulative_buckets(kept, cumulative) + range_buckets(kept, ranges)
 
 
 def _write(name: str, records: list[dict], null_scores: pd.DataFrame) -> None:
