@@ -14,10 +14,10 @@ from universality.report.tables import HEADLINE, METRIC_LABELS
 from universality.similarity.metrics import METRICS
 
 
-def _plus_minus(spread: dict[str, Any]) -> str:
+def _plus_minus(spread: dict[str, Any], digits: int = 3) -> str:
     if spread["mean"] is None:
         return "--"
-    return fmt(spread["mean"]) + ("" if spread["sd"] is None else f" $\\pm$ {fmt(spread['sd'])}")
+    return fmt(spread["mean"], digits) + ("" if spread["sd"] is None else f" $\\pm$ {fmt(spread['sd'], digits)}")
 
 
 def _calibrated(scores: dict[str, Any]) -> list[str]:
@@ -53,7 +53,7 @@ def calibration_metric_table(rows: list[dict[str, Any]]) -> str:
             seeds = scores["seeds"]
             extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'])}--{fmt(seeds['max'])}"
             cells = _calibrated(scores)
-            body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], _plus_minus(scores["gap_fraction_seeds"])]))
+            body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], _plus_minus(scores["gap_fraction_seeds"], 2)]))  # gaps to 2 decimals, as in the gap column
     return tabular("lrrrrrrr", [table_row(header)], body, long=True)
 
 
