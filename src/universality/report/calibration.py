@@ -51,7 +51,7 @@ def calibration_metric_table(rows: list[dict[str, Any]]) -> str:
         for metric in METRICS:
             scores = row["metrics"][metric]
             seeds = scores["seeds"]
-            extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'])}--{fmt(seeds['max'])}"
+            extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'], 2)}--{fmt(seeds['max'], 2)}"  # 2 decimals: the table fits
             cells = _calibrated(scores)
             body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], _plus_minus(scores["gap_fraction_seeds"], 2)]))  # gaps to 2 decimals, as in the gap column
     return tabular("lrrrrrrr", [table_row(header)], body, long=True)
