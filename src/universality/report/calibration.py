@@ -51,9 +51,11 @@ def calibration_metric_table(rows: list[dict[str, Any]]) -> str:
         for metric in METRICS:
             scores = row["metrics"][metric]
             seeds = scores["seeds"]
-            extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'], 2)}--{fmt(seeds['max'], 2)}"  # 2 decimals: the table fits
+            # the seeds' range and the gaps across seeds to 2 decimals, as in the gap column: the table fits
+            extent = "--" if seeds["mean"] is None else f"{fmt(seeds['min'], 2)}--{fmt(seeds['max'], 2)}"
+            gap_seeds = _plus_minus(scores["gap_fraction_seeds"], 2)
             cells = _calibrated(scores)
-            body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], _plus_minus(scores["gap_fraction_seeds"], 2)]))  # gaps to 2 decimals, as in the gap column
+            body.append(table_row([METRIC_LABELS[metric], *cells[:2], extent, *cells[2:], gap_seeds]))
     return tabular("lrrrrrrr", [table_row(header)], body, long=True)
 
 
