@@ -108,3 +108,43 @@ def test_unpaired_rows_are_refused():
         Engine(0.99).row_shuffles(X, X[:-1])
     with pytest.raises(ValueError, match="paired rows"):
         Engine(0.99).reassignments(X[:3], np.array([0, 1, 2, 0]), X)
+
+
+def _definition_or_nan(metric, X, Y) -> float:
+    """The definition's value, nan where it is undefined (it refuses rows that are all one row)."""
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(DEFINITIONS[metric](X, Y))
+    except ValueError:
+        return float("nan")
+
+
+def degenerate_rows(case: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct A rows D, group per B row, Y) of a degenerate subset."""
+    rng = np.random.default_rng(3)
+    if case == "one distinct A row":
+        return rng.standard_normal((1, 6)), np.zeros(9, dtype=np.int64), rng.standard_normal((9, 7))
+    if case == "rank 1 on both sides":
+        direction_a, direction_b = rng.standard_normal(6), rng.standard_normal(7)
+        scale = rng.standard_normal(9)
+        return np.outer(scale, direction_a), np.arange(9), np.outer(scale + 0.3 * rng.standard_normal(9), direction_b)
+    if case == "n = d":
+        D = rng.standard_normal((8, 8))
+        return D, np.arange(8), D @ rng.standard_normal((8, 8)) + 0.1 * rng.standard_normal((8, 8))
+    D = rng.standard_normal((3, 6))  # two groups hold copies of one direction at other lengths: cosines of 1 across groups
+    D[1] = 2.5 * D[0]
+    group = np.array([0, 0, 1, 1, 1, 2, 2, 2])
+    return D, group, D[group] @ rng.standard_normal((6, 5)) + rng.standard_normal((8, 5))
+
+
+@pytest.mark.parametrize("case", ["one distinct A row", "rank 1 on both sides", "n = d", "one direction at two lengths"])
+def test_degenerate_rows_get_the_definitions_value_or_undefined_on_both_paths_never_inf(case):
+    D, group, Y = degenerate_rows(case)
+    scores = Engine(0.99).reassignments(D, group, Y).scores(np.arange(len(D))[None])
+    for metric in METRICS:
+        got, expected = scores[metric][0], _definition_or_nan(metric, D[group], Y)
+        assert not np.isinf(got), f"{metric}: {got}"
+        if np.isnan(expected):
+            assert np.isnan(got), f"{metric}: the definition is undefined, the engine gives {got}"
+        else:
+            assert got == pytest.approx(expected, abs=1e-9), metric

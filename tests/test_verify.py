@@ -1,6 +1,9 @@
 """Reading a built PDF back: the numbers a LaTeX row prints, rows and macros missing from a text, overfull boxes."""
 
-from universality.report.latex import group_row, table_row, tabular
+import pytest
+
+from universality.commands import verify
+from universality.report.latex import NonFiniteValue, fmt, fmt_p, group_row, table_row, tabular
 from universality.report.readback import latex_numbers, missing_macros, missing_rows, overfull_boxes, printed_numbers, table_rows
 
 TABLE = tabular(
@@ -74,3 +77,24 @@ def test_a_sentence_end_split_by_a_page_break_is_found_and_a_changed_one_is_not(
     assert missing_macros(numbers, broken.replace("\f", "")) != {}  # the same gap inside a page: the sentence is not shown
     assert missing_macros(numbers, broken.replace("so duplicated", "so no duplicated")) != {}
     assert missing_macros(numbers, broken.replace("6\n", "x " * 2000)) != {}  # the second half far beyond the page break
+
+
+def test_inf_and_nan_in_results_or_printed_in_generated_latex_are_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "main").mkdir(parents=True)
+    (tmp_path / "results" / "main" / "scores.json").write_text('{"rsa": {"observed": -Infinity, "ci": [0.1, NaN]}, "n": 4}')
+    (tmp_path / "results" / "main" / "fine.json").write_text('{"information": 1.0, "status": "nan-free"}')
+    generated = tmp_path / "paper" / "generated"
+    generated.mkdir(parents=True)
+    (generated / "table.tex").write_text("RSA & -inf & 0.01 \\\\\nSVCCA & 0.5 & $\\infty$ & information & nan \\\\\n")
+    problems = verify.non_finite_problems()
+    assert problems[0].startswith("results/main/scores.json holds a non-finite value (rsa.observed = -inf)")
+    assert problems[1].startswith("results/main/scores.json holds a non-finite value (rsa.ci[1] = nan)")
+    assert [p.split(" prints")[0] for p in problems[2:]] == ["paper/generated/table.tex:1", "paper/generated/table.tex:2"]
+
+
+def test_the_table_formatter_refuses_inf_and_nan():
+    for value in (float("inf"), float("-inf"), float("nan")):
+        for formatter in (fmt, fmt_p):
+            with pytest.raises(NonFiniteValue, match="must be None with a status"):
+                formatter(value)

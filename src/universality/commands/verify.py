@@ -5,19 +5,25 @@ It reads every stage's outputs and writes nothing. It fails when
 - a generated LaTeX file differs from what the results files give (a number without a source),
   or a generated file is one that rendering no longer writes;
 - the PDF's text lacks a macro's value or the numbers of a generated table's row;
-- the LaTeX log reports an overfull box wider than `OVERFULL_TOLERANCE_PT`.
+- the LaTeX log reports an overfull box wider than `OVERFULL_TOLERANCE_PT`;
+- a results JSON file holds inf or NaN, or a generated LaTeX file prints one.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import logging
+import math
+import re
 from pathlib import Path
+from typing import Any
 
 from universality import layout
 from universality.artifacts import provenance
 from universality.params.schema import Params
 from universality.report import readback
+from universality.report.latex import NonFiniteValue
 from universality.stages import render
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,32 @@ def layout_problems() -> list[str]:
     return [f"{build_log}: overfull box {box}" for box in readback.overfull_boxes(text, OVERFULL_TOLERANCE_PT)]
 
 
+_PRINTED_NON_FINITE = re.compile(r"(?<![\\A-Za-z])[-+]?(inf|nan|infinity)(?![A-Za-z])", re.IGNORECASE)
+
+
+def _non_finite_paths(value: Any, where: str) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where} = {value}"]
+    if isinstance(value, dict):
+        return [path for key, item in value.items() for path in _non_finite_paths(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [path for index, item in enumerate(value) for path in _non_finite_paths(item, f"{where}[{index}]")]
+    return []
+
+
+def non_finite_problems() -> list[str]:
+    """Every inf or NaN in a results JSON file (Python's JSON reader takes them) or printed in a generated LaTeX file."""
+    problems = []
+    for path in sorted(Path("results").rglob("*.json")):
+        for found in _non_finite_paths(json.loads(path.read_text(encoding="utf-8")), "")[:3]:
+            problems.append(f"{path} holds a non-finite value ({found.lstrip('.')}): give the quantity a status instead")
+    for path in sorted(layout.GENERATED.rglob("*.tex")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _PRINTED_NON_FINITE.search(line):
+                problems.append(f"{path}:{number} prints a non-finite value: {line.strip()[:120]}")
+    return problems
+
+
 def run(params: Params) -> None:
     """Every check; all problems are listed before the command fails."""
     try:
@@ -86,9 +118,13 @@ def run(params: Params) -> None:
         results = render.load_results(params)
     except FileNotFoundError as err:
         raise SystemExit(f"verify: a results file is missing ({err}): build the paper with `make paper` first") from None
-    expected = render.text_outputs(params, results)
     inputs = provenance.input_problems("render", None, params)  # each results folder against its record
+    try:
+        expected = render.text_outputs(params, results)
+    except NonFiniteValue as err:
+        raise SystemExit(f"verify: {err}; {non_finite_problems()[:5]}") from None
     problems = stale_stages() + inputs + source_mismatches(expected) + pdf_mismatches(list(expected)) + layout_problems()
+    problems += non_finite_problems()
     for problem in problems:
         log.error("%s", problem)
     if problems:

@@ -74,7 +74,8 @@ class FactoredScores:
         self.cyy_norm, self.y_trace = torch.linalg.matrix_norm(cyy), torch.trace(cyy)
         eigenvalues, vectors = torch.linalg.eigh(cyy)
         eigenvalues, vectors = eigenvalues.flip(0).clamp(min=0.0), vectors.flip(1)
-        rank = int((eigenvalues > eigenvalues[0] * _RANK_TOLERANCE[self.dtype]).sum())
+        self.y_flat = bool(eigenvalues[0] <= _RANK_TOLERANCE[self.dtype] * (Y**2).sum())  # Y is one row repeated
+        rank = max(1, int((eigenvalues > eigenvalues[0] * _RANK_TOLERANCE[self.dtype]).sum()))
         self.k_y = kept_dimensions(np.sqrt(_numpy(eigenvalues[:rank])), self.variance)
         self.w_y = vectors[:, : self.k_y] / torch.sqrt(eigenvalues[: self.k_y])
         self.pc1_y = vectors[:, 0] / torch.sqrt(eigenvalues[0])
@@ -95,7 +96,7 @@ class FactoredScores:
         self.unit_norms2_y = self._group_sums(unit_norms2)
         y_sum = (torch.linalg.vector_norm(unit.sum(dim=0)) ** 2 - unit_norms2.sum()) / 2
         y_squares = (torch.linalg.matrix_norm(unit.T @ unit) ** 2 - (unit_norms2**2).sum()) / 2
-        self.triangle_y = (y_sum, y_squares - y_sum**2 / _entries(n))
+        self.triangle_y = (y_sum, y_squares - y_sum**2 / _entries(n), y_squares)
 
     def _gather(self, reassignments: np.ndarray, side: str) -> torch.Tensor:
         """D[pi] for a batch: G x B x d."""
@@ -127,6 +128,14 @@ class FactoredScores:
         mu_x = total / self.n
         cxx = gram - self.n * mu_x[:, :, None] * mu_x[:, None, :]
         out = self._linear(cross, cxx)
+        # X one row repeated (or Y): its centred gram is rounding noise, and every linear metric is undefined
+        flat = (
+            (torch.linalg.eigvalsh(cxx)[:, -1] <= _RANK_TOLERANCE[self.dtype] * torch.diagonal(gram, dim1=1, dim2=2).sum(dim=1))
+            .cpu()
+            .numpy()
+        )
+        for metric in out:
+            out[metric] = np.where(flat | self.y_flat, np.nan, out[metric])
         out["cka_debiased"] = self._debiased_cka(reassignments, rows, cross, gram, total)
         out["rsa"] = self._rsa(reassignments)
         return out
@@ -147,7 +156,7 @@ class FactoredScores:
         }
         bases = []
         for value, vector in zip(eigenvalues, vectors, strict=True):
-            rank = int((value > value[0] * _RANK_TOLERANCE[self.dtype]).sum())
+            rank = max(1, int((value > value[0] * _RANK_TOLERANCE[self.dtype]).sum()))
             k_x = kept_dimensions(np.sqrt(_numpy(value[:rank])), self.variance)
             bases.append((vector[:, :rank], vector[:, :k_x] / torch.sqrt(value[:k_x])))
         if self.uniform:
@@ -190,9 +199,12 @@ class FactoredScores:
         products = (cross**2).sum(dim=(1, 2)) - norms2 @ self.unit_norms2_y
         x_sum = ((total**2).sum(dim=1) - norms2 @ sizes) / 2
         x_squares = ((gram**2).sum(dim=(1, 2)) - norms2**2 @ sizes) / 2
-        y_sum, y_spread = self.triangle_y
+        y_sum, y_spread, y_squares = self.triangle_y
         covariance = products / 2 - x_sum * y_sum / entries
-        return _numpy(covariance / torch.sqrt((x_squares - x_sum**2 / entries) * y_spread))
+        x_spread = x_squares - x_sum**2 / entries
+        # a side whose cosines are constant (e.g. one repeated row) leaves r undefined, as in metrics.pearson
+        flat = (x_spread <= _RANK_TOLERANCE[self.dtype] * x_squares) | bool(y_spread <= _RANK_TOLERANCE[self.dtype] * y_squares)
+        return np.where(flat.cpu().numpy(), np.nan, _numpy(covariance / torch.sqrt(x_spread.clamp(min=0.0) * y_spread.clamp(min=0.0))))
 
 
 def _entries(n: int) -> float:

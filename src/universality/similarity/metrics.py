@@ -14,6 +14,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 METRICS = ("svcca", "pc1_corr", "rsa", "rsa_paper", "cka", "cka_debiased", "procrustes")
+FLAT = 1e-12  # a spread below this share of the values' own scale is rounding noise: that side is constant
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,7 @@ def kept_dimensions(singular_values: np.ndarray, variance: float) -> int:
 
 def reduced_basis(X: np.ndarray, variance: float) -> np.ndarray:
     """Orthonormal basis (n x k) of the top-k principal directions of the column-centred rows."""
-    centred = np.asarray(X, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    s = s[s > s[0] * 1e-12] if s.size and s[0] > 0 else s[:0]
-    if s.size == 0:
-        raise ValueError("SVCCA needs rows that are not all identical")
+    _, u, s, _ = centred_svd(X)
     return u[:, : kept_dimensions(s, variance)]
 
 
@@ -73,9 +69,12 @@ def upper_triangle(matrix: np.ndarray) -> np.ndarray:
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = x - x.mean(), y - y.mean()
-    denominator = np.sqrt((x @ x) * (y @ y))
-    return float(x @ y / denominator) if denominator > 0 else 0.0
+    """Pearson r; undefined (nan) where either side is constant to within rounding (e.g. the cosines of one repeated row)."""
+    x_dev, y_dev = x - x.mean(), y - y.mean()
+    spread_x, spread_y = x_dev @ x_dev, y_dev @ y_dev
+    if spread_x <= FLAT * (x @ x) or spread_y <= FLAT * (y @ y):
+        return float("nan")
+    return float(x_dev @ y_dev / np.sqrt(spread_x * spread_y))
 
 
 def rsa(X: np.ndarray, Y: np.ndarray) -> float:
@@ -84,14 +83,20 @@ def rsa(X: np.ndarray, Y: np.ndarray) -> float:
     return pearson(upper_triangle(cosine_similarity_matrix(X)), upper_triangle(cosine_similarity_matrix(Y)))
 
 
+def one_row(X: np.ndarray) -> bool:
+    """Whether the rows are all one row, to within rounding: their centred spread is about eps of their scale."""
+    rows = np.asarray(X, dtype=np.float64)
+    return bool(np.linalg.norm(rows - rows.mean(axis=0)) <= FLAT * np.linalg.norm(rows))
+
+
 def centred_svd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The column-centred rows (float64) and their rank-trimmed SVD (u, s, vt)."""
-    centred = np.asarray(X, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
+    rows = np.asarray(X, dtype=np.float64)
+    centred = rows - rows.mean(axis=0)
     u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    rank = int((s > s[0] * 1e-12).sum()) if s.size and s[0] > 0 else 0
-    if rank == 0:
+    if not s.size or one_row(rows):
         raise ValueError("similarity needs rows that are not all identical")
+    rank = int((s > s[0] * 1e-12).sum())
     return centred, u[:, :rank], s[:rank], vt[:rank]
 
 
@@ -143,10 +148,12 @@ def linear_cka(X: np.ndarray, Y: np.ndarray, debiased: bool = False) -> float:
     """Linear CKA; `debiased` uses the unbiased HSIC estimator (needs n >= 4)."""
     if len(X) != len(Y):
         raise ValueError(f"CKA needs paired rows: X has {len(X)}, Y has {len(Y)}")
+    if one_row(X) or one_row(Y):
+        return float("nan")
     K, L = gram(X), gram(Y)
     hsic = unbiased_hsic if debiased else _biased_hsic
     denominator = np.sqrt(hsic(K, K) * hsic(L, L))
-    return float(hsic(K, L) / denominator) if denominator > 0 else 0.0
+    return float(hsic(K, L) / denominator) if denominator > 0 else float("nan")  # a constant side: undefined
 
 
 def _biased_hsic(K: np.ndarray, L: np.ndarray) -> float:
@@ -169,6 +176,8 @@ def procrustes(X: np.ndarray, Y: np.ndarray) -> float:
     both scaled to unit Frobenius norm; the nuclear norm of X^T Y (1 - half the squared distance)."""
     if len(X) != len(Y):
         raise ValueError(f"Procrustes needs paired rows: X has {len(X)}, Y has {len(Y)}")
+    if one_row(X) or one_row(Y):
+        return float("nan")
     width = max(X.shape[1], Y.shape[1])
     padded = []
     for Z in (X, Y):

@@ -162,7 +162,7 @@ def compare(
         scores = np.array([d[metric] for d in subsamples])
         finite = len(scores) > 1 and np.isfinite(scores).all() and np.isfinite(observed[metric])
         result[metric] = {
-            "observed": observed[metric],
+            "observed": observed[metric] if np.isfinite(observed[metric]) else None,  # undefined: its nulls give the status
             # n_sub is None only below 3 groups, where no subsample is drawn and `finite` is False
             "ci": subsampling_interval(observed[metric], scores, G, n_sub, settings.ci_level) if finite and n_sub is not None else None,
         }
