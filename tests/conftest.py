@@ -38,7 +38,3 @@ def built(project, tmp_path) -> Path:
     """A copy of the built tiny project that a test may damage."""
     return tiny_project.copy_of(project, tmp_path / "project")
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests that need the built tiny project last: under xdist one worker builds it while the other runs the rest."""
-    items.sort(key=lambda item: "project" in getattr(item, "fixturenames", ()))
