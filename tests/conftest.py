@@ -37,4 +37,3 @@ def project(tmp_path_factory) -> Path:
 def built(project, tmp_path) -> Path:
     """A copy of the built tiny project that a test may damage."""
     return tiny_project.copy_of(project, tmp_path / "project")
-

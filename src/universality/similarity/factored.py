@@ -74,7 +74,7 @@ class FactoredScores:
         self.cyy_norm, self.y_trace = torch.linalg.matrix_norm(cyy), torch.trace(cyy)
         eigenvalues, vectors = torch.linalg.eigh(cyy)
         eigenvalues, vectors = eigenvalues.flip(0).clamp(min=0.0), vectors.flip(1)
-        self.y_flat = bool(eigenvalues[0] <= _RANK_TOLERANCE[self.dtype] * (Y**2).sum())  # Y is one row repeated
+        self.y_flat = bool(torch.trace(cyy) <= _RANK_TOLERANCE[self.dtype] * (Y**2).sum())  # Y is one row repeated
         rank = max(1, int((eigenvalues > eigenvalues[0] * _RANK_TOLERANCE[self.dtype]).sum()))
         self.k_y = kept_dimensions(np.sqrt(_numpy(eigenvalues[:rank])), self.variance)
         self.w_y = vectors[:, : self.k_y] / torch.sqrt(eigenvalues[: self.k_y])
@@ -128,12 +128,9 @@ class FactoredScores:
         mu_x = total / self.n
         cxx = gram - self.n * mu_x[:, :, None] * mu_x[:, None, :]
         out = self._linear(cross, cxx)
-        # X one row repeated (or Y): its centred gram is rounding noise, and every linear metric is undefined
-        flat = (
-            (torch.linalg.eigvalsh(cxx)[:, -1] <= _RANK_TOLERANCE[self.dtype] * torch.diagonal(gram, dim1=1, dim2=2).sum(dim=1))
-            .cpu()
-            .numpy()
-        )
+        # X one row repeated (or Y): its centred spread is rounding noise of its raw one, and every linear metric is undefined
+        spread, raw = (torch.diagonal(m, dim1=1, dim2=2).sum(dim=1) for m in (cxx, gram))
+        flat = (spread <= _RANK_TOLERANCE[self.dtype] * raw).cpu().numpy()
         for metric in out:
             out[metric] = np.where(flat | self.y_flat, np.nan, out[metric])
         out["cka_debiased"] = self._debiased_cka(reassignments, rows, cross, gram, total)
